@@ -1,0 +1,307 @@
+/* Attribute contents (in the kernel's exact text formats) and the dispatch of
+ * writes to the kernel semantics in kernel.c. */
+#include "sim.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- PCI device attributes ------------------------------------------- */
+static void modalias(const struct device *d, struct strbuf *out)
+{
+	sb_printf(out, "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X", d->vendor, d->device,
+		  d->subvendor, d->subdevice, d->class >> 16, (d->class >> 8) & 0xff,
+		  d->class & 0xff);
+}
+
+/* dev_uevent() then pci_uevent(). DRIVER= follows dev->driver, which a
+ * blocked unbind has not cleared yet. */
+static void uevent(const struct device *d, struct strbuf *out)
+{
+	if (d->drv)
+		sb_printf(out, "DRIVER=%s\n", d->drv->name);
+	sb_printf(out, "PCI_CLASS=%04X\nPCI_ID=%04X:%04X\nPCI_SUBSYS_ID=%04X:%04X\n"
+		  "PCI_SLOT_NAME=%s\nMODALIAS=", d->class, d->vendor, d->device, d->subvendor,
+		  d->subdevice, d->addr);
+	modalias(d, out);
+	sb_add(out, "\n", 1);
+}
+
+static int multifunction(const struct device *d)
+{
+	for (int i = 0; i < S.h->ndevs; i++) {
+		const struct device *o = S.h->devs[i];
+		if (o != d && o->present && !o->physfn && !d->physfn && o->dom == d->dom &&
+		    o->bus == d->bus && o->slot == d->slot)
+			return 1;
+	}
+	return 0;
+}
+
+/* The highest bus anywhere below a bridge. */
+static int subordinate_bus(const struct device *b)
+{
+	int max = -1;
+	for (int i = 0; i < S.h->ndevs; i++) {
+		const struct device *c = S.h->devs[i];
+		if (c->parent != b || c->dom != b->dom)
+			continue;
+		int sub = c->header_type == 1 ? subordinate_bus(c) : -1;
+		if ((int)c->bus > sub)
+			sub = c->bus;
+		if (sub > max)
+			max = sub;
+	}
+	return max;
+}
+
+static void put16(unsigned char *c, int off, unsigned v)
+{
+	c[off] = v & 0xff;
+	c[off + 1] = (v >> 8) & 0xff;
+}
+
+/* 256 bytes of config space; unprivileged readers get the first 64, as
+ * pci_read_config() allows them. */
+static void config(const struct device *d, struct strbuf *out, uid_t uid)
+{
+	unsigned char c[256] = {0};
+
+	put16(c, 0x00, d->vendor);
+	put16(c, 0x02, d->device);
+	c[0x08] = d->revision;
+	c[0x09] = d->class & 0xff;
+	c[0x0a] = (d->class >> 8) & 0xff;
+	c[0x0b] = d->class >> 16;
+	c[0x0e] = d->header_type | (multifunction(d) ? 0x80 : 0);
+	if (d->header_type == 0) {
+		put16(c, 0x2c, d->subvendor);
+		put16(c, 0x2e, d->subdevice);
+	} else if (bridge_secondary_bus(d) >= 0) {
+		c[0x18] = d->bus;
+		c[0x19] = bridge_secondary_bus(d);
+		c[0x1a] = subordinate_bus(d);
+	}
+	sb_add(out, c, uid == 0 ? 256 : 64);
+}
+
+static int dev_show(struct node *n, struct device *d, struct strbuf *out, uid_t uid)
+{
+	int epoch, r;
+
+	switch (n->attr) {
+	case DA_VENDOR: sb_printf(out, "0x%04x\n", d->vendor); break;
+	case DA_DEVICE: sb_printf(out, "0x%04x\n", d->device); break;
+	case DA_SUBVENDOR: sb_printf(out, "0x%04x\n", d->subvendor); break;
+	case DA_SUBDEVICE: sb_printf(out, "0x%04x\n", d->subdevice); break;
+	case DA_CLASS: sb_printf(out, "0x%06x\n", d->class); break;
+	case DA_REVISION: sb_printf(out, "0x%02x\n", d->revision); break;
+	case DA_IRQ: sb_add(out, "0\n", 2); break;
+	case DA_RESOURCE:	/* 13 lines, 17 for bridges (resource_show) */
+		for (int i = 0; i < (d->header_type == 1 ? 17 : 13); i++)
+			sb_printf(out, "0x%016x 0x%016x 0x%016x\n", 0, 0, 0);
+		break;
+	case DA_NUMA: sb_printf(out, "%d\n", d->numa_node); break;
+	case DA_ENABLE: sb_printf(out, "%d\n", d->enable); break;
+	case DA_MODALIAS: modalias(d, out); sb_add(out, "\n", 1); break;
+	case DA_UEVENT: uevent(d, out); break;
+	case DA_CONFIG: config(d, out, uid); break;
+	case DA_OVERRIDE:	/* driver_override_show() takes the device lock */
+		if (!S.static_mode && (r = kern_lock_for_read(d, &epoch)))
+			return r;
+		sb_printf(out, "%s\n", d->override ? d->override : "(null)");
+		break;
+	case DA_BOOT_VGA: sb_printf(out, "%d\n", d->boot_vga); break;
+	case DA_TOTALVFS: sb_printf(out, "%d\n", d->totalvfs); break;
+	case DA_NUMVFS: sb_printf(out, "%d\n", d->numvfs); break;
+	case DA_VF_AUTOPROBE: sb_printf(out, "%d\n", d->vf_autoprobe); break;
+	}
+	return 0;
+}
+
+/* ---- net and block hints --------------------------------------------- */
+static int net_show(int attr, const struct netif *ni, struct strbuf *out)
+{
+	switch (attr) {
+	case NA_OPERSTATE: sb_printf(out, "%s\n", ni->up ? "up" : "down"); break;
+	case NA_FLAGS: sb_printf(out, "0x%x\n", ni->up ? 0x1003 : 0x1002); break;
+	case NA_ADDRESS:
+		if (ni->mac)
+			sb_printf(out, "%s\n", ni->mac);
+		else
+			sb_printf(out, "52:54:00:00:%02x:%02x\n", (ni->ifindex >> 8) & 0xff,
+				  ni->ifindex & 0xff);
+		break;
+	case NA_IFINDEX: sb_printf(out, "%d\n", ni->ifindex); break;
+	case NA_MTU: sb_printf(out, "%d\n", ni->mtu); break;
+	case NA_CARRIER:	/* the kernel refuses carrier of a down interface */
+		if (!ni->up)
+			return -EINVAL;
+		sb_add(out, "1\n", 2);
+		break;
+	case NA_TYPE: sb_add(out, "1\n", 2); break;
+	}
+	return 0;
+}
+
+static void block_show(int attr, const struct blockdev *b, struct strbuf *out)
+{
+	switch (attr) {
+	case BK_DEV: sb_printf(out, "%d:%d\n", b->major, b->minor); break;
+	case BK_SIZE: sb_printf(out, "%lld\n", b->size); break;
+	case BK_PARTITION: sb_printf(out, "%d\n", b->partno); break;
+	case BK_START: sb_printf(out, "%lld\n", b->start); break;
+	case BK_RO: case BK_REMOVABLE: sb_add(out, "0\n", 2); break;
+	}
+}
+
+int attr_show(struct node *n, struct strbuf *out, uid_t uid)
+{
+	switch (n->kind) {
+	case K_CONST: sb_add(out, n->target, strlen(n->target)); return 0;
+	case K_DEV: return dev_show(n, n->obj, out, uid);
+	case K_NET: return net_show(n->attr, n->obj, out);
+	case K_BLOCK: block_show(n->attr, n->obj, out); return 0;
+	case K_BUS:
+		if (n->attr == BA_AUTOPROBE)
+			sb_printf(out, "%d\n", S.h->drivers_autoprobe);
+		return 0;
+	case K_PROC:
+		switch (n->attr) {
+		case PR_ROUTE: proc_route(out); break;
+		case PR_IPV6_ROUTE: proc_ipv6_route(out); break;
+		case PR_IF_INET6: proc_if_inet6(out); break;
+		case PR_MOUNTINFO: proc_mountinfo(out, 0); break;
+		case PR_MOUNTS: proc_mountinfo(out, 1); break;
+		}
+		return 0;
+	case K_SIM:
+		if (n->attr == SA_STATE)
+			state_show(out);
+		else if (n->attr == SA_LOG)
+			log_show(out);
+		else if (n->attr == SA_LAST_ERROR && *S.last_error)
+			sb_printf(out, "%s\n", S.last_error);
+		return 0;
+	default:
+		return 0;	/* device nodes read as empty */
+	}
+}
+
+/* ---- writes ---------------------------------------------------------- */
+/* kstrtobool(): the first character decides ("on"/"off" need two). */
+static int kstrtobool(const char *s, int *out)
+{
+	if (s[0] && strchr("1yY", s[0]))
+		*out = 1;
+	else if (s[0] && strchr("0nN", s[0]))
+		*out = 0;
+	else if ((s[0] == 'o' || s[0] == 'O') && (s[1] == 'n' || s[1] == 'N'))
+		*out = 1;
+	else if ((s[0] == 'o' || s[0] == 'O') && (s[1] == 'f' || s[1] == 'F'))
+		*out = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int online_node(int node)
+{
+	for (int i = 0; i < S.h->ndevs; i++)
+		if (S.h->devs[i]->numa_node == node)
+			return 1;
+	return node == 0;
+}
+
+/* kobject_synth_uevent(): an action word, optionally followed by more. */
+static int uevent_store(const char *buf)
+{
+	static const char *const actions[] = {"add", "remove", "change", "move", "online",
+					      "offline", "bind", "unbind"};
+	size_t len = strcspn(buf, " \n");
+	for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)
+		if (strlen(actions[i]) == len && strncmp(buf, actions[i], len) == 0)
+			return 0;
+	return -EINVAL;
+}
+
+static int dev_store(struct node *n, struct device *d, const char *buf, size_t len)
+{
+	int v;
+	char *end;
+
+	switch (n->attr) {
+	case DA_OVERRIDE: return kern_driver_override(d, buf, len);
+	case DA_NUMVFS: return kern_sriov_numvfs(d, buf);
+	case DA_VF_AUTOPROBE:
+		if (kstrtobool(buf, &v))
+			return -EINVAL;
+		d->vf_autoprobe = v;
+		return 0;
+	case DA_NUMA:	/* numa_node_store(): an online node or -1 (taints) */
+		v = (int)strtol(buf, &end, 0);
+		if (end == buf || (*end && strcmp(end, "\n")) || (v != -1 && !online_node(v)))
+			return -EINVAL;
+		d->numa_node = v;
+		return 0;
+	case DA_ENABLE:	/* "0" on a disabled device is EIO, as enable_store() */
+		if (kstrtobool(buf, &v))
+			return -EINVAL;
+		if (!v && !d->enable)
+			return -EIO;
+		d->enable = v;
+		return 0;
+	case DA_UEVENT: return uevent_store(buf);
+	case DA_CONFIG: return 0;	/* accepted, not modelled; sim/log shows it */
+	}
+	return -EIO;
+}
+
+static int drv_store(struct node *n, const char *buf)
+{
+	switch (n->attr) {
+	case DRA_BIND: return kern_bind(n->obj, buf);
+	case DRA_UNBIND: return kern_unbind(n->obj, buf);
+	case DRA_NEW_ID: return kern_new_id(n->obj, buf);
+	default: return kern_remove_id(n->obj, buf);
+	}
+}
+
+/* buf is the written data cut at its first NUL, as the kernel's stores see
+ * it; len is the byte count of the write. */
+int attr_store(struct node *n, const char *buf, size_t len)
+{
+	struct device *target = NULL;
+	int r;
+
+	switch (n->kind) {
+	case K_DEV:
+		target = n->obj;
+		r = dev_store(n, target, buf, len);
+		break;
+	case K_DRV:
+		if (n->attr == DRA_BIND || n->attr == DRA_UNBIND)
+			target = bus_find_device(buf);
+		r = drv_store(n, buf);
+		break;
+	case K_BUS:
+		if (n->attr == BA_PROBE) {
+			target = bus_find_device(buf);
+			r = kern_drivers_probe(buf);
+		} else if (n->attr == BA_AUTOPROBE) {
+			S.h->drivers_autoprobe = buf[0] != '0';
+			r = 0;
+		} else {
+			r = kern_rescan(buf);
+		}
+		break;
+	case K_SIM:
+		return control_command(buf, len);
+	default:
+		return -EINVAL;	/* device nodes: no write(2) semantics modelled */
+	}
+	if (target)
+		fault_count_write(target);
+	return r;
+}

@@ -1,0 +1,542 @@
+/* Builds the sys/, dev/, proc/ and sim/ trees from the model and keeps them
+ * in step with it. layout_sync_device() reconciles one device's nodes with
+ * its state (present, bound, vfio, hints), so the kernel code only changes
+ * the model and asks for a sync; nothing is patched by hand elsewhere. */
+#include "sim.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct {
+	struct node *sys, *devices, *virt_block, *bus_pci, *bus_devices, *drivers,
+		*groups, *class_net, *class_block, *class_nvme, *sys_block,
+		*dev, *dev_vfio, *dev_vfio_devices, *proc;
+	int building;
+} L;
+
+static struct node *link_to(struct node *dir, const char *name, const struct node *to)
+{
+	char *rel = node_relpath(dir, to);
+	struct node *n = node_link(dir, name, rel);
+	free(rel);
+	return n;
+}
+
+static struct node *const_file(struct node *dir, const char *name, mode_t mode,
+			       enum nkind kind, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static struct node *const_file(struct node *dir, const char *name, mode_t mode,
+			       enum nkind kind, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	struct node *n = node_file(dir, name, mode, kind, 0, NULL);
+	n->target = xstrdup(buf);
+	return n;
+}
+
+/* ---- the static skeleton -------------------------------------------- */
+static void build_driver(struct driver *D)
+{
+	static const char *const files[] = {"bind", "unbind", "new_id", "remove_id"};
+
+	D->dir = node_dir(L.drivers, D->name);
+	for (int i = 0; i < 4; i++)
+		node_file(D->dir, files[i], 0200, K_DRV, DRA_BIND + i, D);
+}
+
+static void build_sys(void)
+{
+	struct host *h = S.h;
+
+	L.sys = node_dir(node_root(), "sys");
+	L.devices = node_dir(L.sys, "devices");
+	L.virt_block = node_dirs(L.devices, "virtual/block");
+	L.bus_pci = node_dirs(L.sys, "bus/pci");
+	L.bus_devices = node_dir(L.bus_pci, "devices");
+	L.drivers = node_dir(L.bus_pci, "drivers");
+	node_file(L.bus_pci, "drivers_probe", 0200, K_BUS, BA_PROBE, NULL);
+	node_file(L.bus_pci, "drivers_autoprobe", 0644, K_BUS, BA_AUTOPROBE, NULL);
+	node_file(L.bus_pci, "rescan", 0200, K_BUS, BA_RESCAN, NULL);
+	for (int i = 0; i < h->ndrivers; i++)
+		build_driver(h->drivers[i]);
+	L.groups = node_dirs(L.sys, "kernel/iommu_groups");
+	L.class_net = node_dirs(L.sys, "class/net");
+	L.class_block = node_dirs(L.sys, "class/block");
+	L.class_nvme = node_dirs(L.sys, "class/nvme");
+	L.sys_block = node_dir(L.sys, "block");
+	node_dirs(L.sys, "class/iommu");
+	if (h->iommu) {
+		struct node *dmar = node_dirs(L.devices, "virtual/iommu/dmar0");
+		link_to(node_dirs(L.sys, "class/iommu"), "dmar0", dmar);
+	}
+	/* loopback: an interface that is not a PCI device */
+	struct node *lo = node_dirs(L.devices, "virtual/net/lo");
+	const_file(lo, "operstate", 0444, K_CONST, "unknown\n");
+	const_file(lo, "flags", 0444, K_CONST, "0x9\n");
+	const_file(lo, "address", 0444, K_CONST, "00:00:00:00:00:00\n");
+	const_file(lo, "ifindex", 0444, K_CONST, "1\n");
+	const_file(lo, "mtu", 0444, K_CONST, "65536\n");
+	link_to(L.class_net, "lo", lo);
+}
+
+static void build_dev_proc_sim(void)
+{
+	struct host *h = S.h;
+	struct node *root = node_root();
+
+	L.dev = node_dir(root, "dev");
+	if (h->vfio_loaded) {
+		L.dev_vfio = node_dir(L.dev, "vfio");
+		node_file(L.dev_vfio, "vfio", 0666, K_DEVNODE, 0, NULL);
+		if (h->cdev)
+			L.dev_vfio_devices = node_dir(L.dev_vfio, "devices");
+	}
+	L.proc = node_dir(root, "proc");
+	struct node *net = node_dir(L.proc, "net");
+	node_file(net, "route", 0444, K_PROC, PR_ROUTE, NULL);
+	node_file(net, "ipv6_route", 0444, K_PROC, PR_IPV6_ROUTE, NULL);
+	node_file(net, "if_inet6", 0444, K_PROC, PR_IF_INET6, NULL);
+	struct node *self = node_dir(L.proc, "self");
+	node_file(self, "mountinfo", 0444, K_PROC, PR_MOUNTINFO, NULL);
+	node_file(self, "mounts", 0444, K_PROC, PR_MOUNTS, NULL);
+	node_link(L.proc, "mounts", "self/mounts");
+	const_file(node_dirs(L.proc, "sys/kernel"), "osrelease", 0444, K_CONST, "%s\n", h->kernel);
+	if (!S.static_mode) {
+		struct node *sim = node_dir(root, "sim");
+		node_file(sim, "control", 0200, K_SIM, SA_CONTROL, NULL);
+		node_file(sim, "state", 0444, K_SIM, SA_STATE, NULL);
+		node_file(sim, "log", 0444, K_SIM, SA_LOG, NULL);
+		node_file(sim, "last_error", 0444, K_SIM, SA_LAST_ERROR, NULL);
+	}
+}
+
+void layout_build(void)
+{
+	memset(&L, 0, sizeof L);
+	build_sys();
+	build_dev_proc_sim();
+	L.building = 1;
+	for (int i = 0; i < S.h->ndevs; i++)
+		layout_sync_device(S.h->devs[i]);
+	L.building = 0;
+	for (int i = 0; i < S.h->ngroups; i++)
+		layout_sync_group(S.h->groups[i].id);
+}
+
+static struct node *group_dir(int gid)
+{
+	char name[16];
+	snprintf(name, sizeof name, "%d", gid);
+	struct node *gd = node_child(L.groups, name);
+	if (!gd) {
+		gd = node_dir(L.groups, name);
+		const_file(gd, "type", 0444, K_CONST, "DMA\n");
+		node_dir(gd, "devices");
+	}
+	return gd;
+}
+
+/* ---- a device's own directory ---------------------------------------- */
+static struct node *device_parent_dir(struct device *d)
+{
+	char name[32];
+	struct node *p = L.devices;
+
+	if (d->parent) {
+		if (!d->parent->dir)
+			layout_sync_device(d->parent);
+		p = d->parent->dir;
+		if (d->parent->dom == d->dom)
+			return p;
+		/* a VMD controller hosts the root bus of its own domain */
+	}
+	snprintf(name, sizeof name, "pci%04x:%02x", d->dom, d->bus);
+	return node_dir(p, name);
+}
+
+/* The lowest bus right below a bridge (-1: nothing below it). */
+int bridge_secondary_bus(const struct device *b)
+{
+	int sec = -1;
+	for (int i = 0; i < S.h->ndevs; i++) {
+		const struct device *c = S.h->devs[i];
+		if (c->parent == b && c->dom == b->dom && (sec < 0 || (int)c->bus < sec))
+			sec = c->bus;
+	}
+	return sec;
+}
+
+/* A bridge shows its secondary bus as pci_bus/DDDD:BB (tools use it to tell
+ * bridges apart). */
+static void build_pci_bus(struct device *d)
+{
+	int sec = bridge_secondary_bus(d);
+	if (sec >= 0) {
+		char name[24];
+		snprintf(name, sizeof name, "pci_bus/%04x:%02x", d->dom, sec);
+		node_dirs(d->dir, name);
+	}
+}
+
+static void build_device_dir(struct device *d)
+{
+	static const struct { const char *name; int attr; mode_t mode; } attrs[] = {
+		{"vendor", DA_VENDOR, 0444}, {"device", DA_DEVICE, 0444},
+		{"subsystem_vendor", DA_SUBVENDOR, 0444}, {"subsystem_device", DA_SUBDEVICE, 0444},
+		{"class", DA_CLASS, 0444}, {"revision", DA_REVISION, 0444}, {"irq", DA_IRQ, 0444},
+		{"resource", DA_RESOURCE, 0444}, {"numa_node", DA_NUMA, 0644},
+		{"enable", DA_ENABLE, 0644}, {"modalias", DA_MODALIAS, 0444},
+		{"uevent", DA_UEVENT, 0644}, {"config", DA_CONFIG, 0644},
+		{"driver_override", DA_OVERRIDE, 0644},
+	};
+
+	d->dir = node_dir(device_parent_dir(d), d->addr);
+	for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
+		node_file(d->dir, attrs[i].name, attrs[i].mode, K_DEV, attrs[i].attr, d);
+	if (d->boot_vga >= 0)
+		node_file(d->dir, "boot_vga", 0444, K_DEV, DA_BOOT_VGA, d);
+	if (d->totalvfs) {
+		node_file(d->dir, "sriov_totalvfs", 0444, K_DEV, DA_TOTALVFS, d);
+		node_file(d->dir, "sriov_numvfs", 0644, K_DEV, DA_NUMVFS, d);
+		node_file(d->dir, "sriov_drivers_autoprobe", 0644, K_DEV, DA_VF_AUTOPROBE, d);
+	}
+	link_to(d->dir, "subsystem", L.bus_pci);
+	if (S.h->iommu && d->group >= 0)
+		link_to(d->dir, "iommu_group", group_dir(d->group));
+	if (d->physfn) {
+		if (!d->physfn->dir)
+			layout_sync_device(d->physfn);
+		link_to(d->dir, "physfn", d->physfn->dir);
+	}
+	if (d->header_type == 1)
+		build_pci_bus(d);
+	link_to(L.bus_devices, d->addr, d->dir);
+}
+
+/* ---- what binding creates -------------------------------------------- */
+static void remove_cdev(const struct device *d, const char *keep)
+{
+	for (int i = 0; L.dev_vfio_devices && i < L.dev_vfio_devices->nkids; i++) {
+		struct node *n = L.dev_vfio_devices->kids[i];
+		if (n->obj == d && (!keep || strcmp(n->name, keep))) {
+			node_remove(n);
+			i--;
+		}
+	}
+}
+
+static void sync_vfio_dev(struct device *d)
+{
+	char name[32];
+
+	if (d->vfio_idx < 0) {
+		node_remove_child(d->dir, "vfio-dev");
+		remove_cdev(d, NULL);
+		return;
+	}
+	snprintf(name, sizeof name, "vfio%d", d->vfio_idx);
+	struct node *vd = node_child(d->dir, "vfio-dev");
+	if (!vd || !node_child(vd, name)) {
+		node_remove_child(d->dir, "vfio-dev");
+		vd = node_dir(d->dir, "vfio-dev");
+		vd->visible_at = d->bind_visible_at;
+		const_file(node_dir(vd, name), "dev", 0444, K_CONST, "235:%d\n", d->vfio_idx);
+	}
+	remove_cdev(d, name);
+	if (L.dev_vfio_devices && !node_child(L.dev_vfio_devices, name)) {
+		struct node *n = node_file(L.dev_vfio_devices, name, 0600, K_DEVNODE, 0, d);
+		n->visible_at = d->bind_visible_at;
+	}
+}
+
+static void sync_bind(struct device *d)
+{
+	int bound = d->drv && !d->unbinding;
+
+	for (int i = 0; i < S.h->ndrivers; i++) {
+		struct driver *D = S.h->drivers[i];
+		if (bound && D == d->drv && !node_child(D->dir, d->addr))
+			link_to(D->dir, d->addr, d->dir)->visible_at = d->bind_visible_at;
+		else if (!(bound && D == d->drv))
+			node_remove_child(D->dir, d->addr);
+	}
+	if (bound && !node_child(d->dir, "driver"))
+		link_to(d->dir, "driver", d->drv->dir)->visible_at = d->bind_visible_at;
+	else if (!bound)
+		node_remove_child(d->dir, "driver");
+	sync_vfio_dev(d);
+}
+
+static void sync_sriov(struct device *pf)
+{
+	int k = 0;
+	char name[32];
+
+	for (int i = 0; pf->dir && i < S.h->ndevs; i++) {
+		struct device *v = S.h->devs[i];
+		if (v->physfn != pf)
+			continue;
+		snprintf(name, sizeof name, "virtfn%d", k++);
+		if (v->present && v->dir)
+			link_to(pf->dir, name, v->dir);
+		else
+			node_remove_child(pf->dir, name);
+	}
+}
+
+/* ---- hints: what the host driver creates (net, disks, /dev/nvidiaN) -- */
+void layout_proc_fd(int pid, const char *comm, int fd, const char *target, int add)
+{
+	char name[16], fdname[16];
+	struct node *p;
+
+	snprintf(name, sizeof name, "%d", pid);
+	snprintf(fdname, sizeof fdname, "%d", fd);
+	if (add) {
+		p = node_dir(L.proc, name);
+		const_file(p, "comm", 0444, K_CONST, "%s\n", comm);
+		struct node *fds = node_dir(p, "fd");
+		fds->mode = 0500;	/* like /proc/PID/fd: only the owner (root) looks in */
+		node_link(fds, fdname, target);
+		return;
+	}
+	p = node_child(L.proc, name);
+	struct node *fds = p ? node_child(p, "fd") : NULL;
+	node_remove_child(fds, fdname);
+	if (p && (!fds || !fds->nkids))
+		node_remove(p);
+}
+
+static void holder_dev(const char *holder, char *out, size_t len)
+{
+	int n;
+	if (sscanf(holder, "dm-%d", &n) == 1)
+		snprintf(out, len, "254:%d", n);
+	else if (sscanf(holder, "md%d", &n) == 1)
+		snprintf(out, len, "9:%d", n);
+	else
+		snprintf(out, len, "253:0");
+}
+
+/* holders/H -> virtual/block/H, and H/slaves/NAME back to the disk. */
+static void build_holders(struct node *bd, const struct blockdev *b)
+{
+	struct node *hd = node_dir(bd, "holders");
+	char dev[32];
+
+	for (int i = 0; i < b->nholders; i++) {
+		struct node *h = node_child(L.virt_block, b->holders[i]);
+		if (!h) {
+			h = node_dir(L.virt_block, b->holders[i]);
+			holder_dev(b->holders[i], dev, sizeof dev);
+			const_file(h, "dev", 0444, K_CONST, "%s\n", dev);
+			link_to(L.class_block, b->holders[i], h);
+			link_to(L.sys_block, b->holders[i], h);
+		}
+		link_to(node_dir(h, "slaves"), b->name, bd);
+		link_to(hd, b->holders[i], h);
+	}
+}
+
+static void remove_holders(const struct blockdev *b)
+{
+	for (int i = 0; i < b->nholders; i++) {
+		struct node *h = node_child(L.virt_block, b->holders[i]);
+		struct node *slaves = h ? node_child(h, "slaves") : NULL;
+		node_remove_child(slaves, b->name);
+		if (h && (!slaves || !slaves->nkids)) {
+			node_remove(h);
+			node_remove_child(L.class_block, b->holders[i]);
+			node_remove_child(L.sys_block, b->holders[i]);
+		}
+	}
+}
+
+static struct node *build_blockdev(struct node *parent, struct blockdev *b, long long vis)
+{
+	struct node *bd = node_dir(parent, b->name);
+	static const struct { const char *name; int attr; } disk[] = {
+		{"dev", BK_DEV}, {"size", BK_SIZE}, {"ro", BK_RO}, {"removable", BK_REMOVABLE}};
+	static const struct { const char *name; int attr; } part[] = {
+		{"dev", BK_DEV}, {"size", BK_SIZE}, {"partition", BK_PARTITION}, {"start", BK_START}};
+
+	for (int i = 0; i < 4; i++)
+		node_file(bd, b->partno ? part[i].name : disk[i].name, 0444, K_BLOCK,
+			  b->partno ? part[i].attr : disk[i].attr, b);
+	build_holders(bd, b);
+	link_to(L.class_block, b->name, bd)->visible_at = vis;
+	if (!b->partno)
+		link_to(L.sys_block, b->name, bd)->visible_at = vis;
+	for (int i = 0; i < b->nparts; i++)
+		build_blockdev(bd, &b->parts[i], vis);
+	return bd;
+}
+
+static void remove_blockdev(const struct blockdev *b)
+{
+	remove_holders(b);
+	node_remove_child(L.class_block, b->name);
+	node_remove_child(L.sys_block, b->name);
+	for (int i = 0; i < b->nparts; i++)
+		remove_blockdev(&b->parts[i]);
+}
+
+static void build_net(struct device *d, struct netif *ni, long long vis)
+{
+	static const struct { const char *name; int attr; } attrs[] = {
+		{"operstate", NA_OPERSTATE}, {"flags", NA_FLAGS}, {"address", NA_ADDRESS},
+		{"ifindex", NA_IFINDEX}, {"mtu", NA_MTU}, {"carrier", NA_CARRIER}, {"type", NA_TYPE}};
+	struct node *nd = node_dir(node_dir(d->dir, "net"), ni->name);
+
+	nd->visible_at = vis;
+	for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
+		node_file(nd, attrs[i].name, 0444, K_NET, attrs[i].attr, ni);
+	link_to(L.class_net, ni->name, nd)->visible_at = vis;
+}
+
+static void nvidia_node(struct device *d, int add)
+{
+	char name[32], path[48];
+
+	snprintf(name, sizeof name, "nvidia%d", d->nv.minor);
+	snprintf(path, sizeof path, "/dev/%s", name);
+	if (add)
+		node_file(L.dev, name, 0666, K_DEVNODE, 0, d)->visible_at = d->bind_visible_at;
+	else
+		node_remove_child(L.dev, name);
+	if (d->nv.pid)
+		layout_proc_fd(d->nv.pid, d->nv.comm, 3 + d->nv.minor, path, add);
+}
+
+static void build_hints(struct device *d)
+{
+	long long vis = d->bind_visible_at;
+
+	for (int i = 0; i < d->nnets; i++)
+		build_net(d, &d->nets[i], vis);
+	if (d->nblocks) {
+		struct node *ctrl = node_dirs(d->dir, "nvme");
+		ctrl->visible_at = vis;
+		ctrl = node_dir(ctrl, d->nvme_ctrl);
+		link_to(L.class_nvme, d->nvme_ctrl, ctrl)->visible_at = vis;
+		for (int i = 0; i < d->nblocks; i++)
+			build_blockdev(ctrl, &d->blocks[i], vis);
+	}
+	if (d->nv.present)
+		nvidia_node(d, 1);
+	d->built_hints = 1;
+}
+
+static void remove_hints(struct device *d)
+{
+	for (int i = 0; i < d->nnets; i++)
+		node_remove_child(L.class_net, d->nets[i].name);
+	for (int i = 0; i < d->nblocks; i++)
+		remove_blockdev(&d->blocks[i]);
+	if (d->nvme_ctrl)
+		node_remove_child(L.class_nvme, d->nvme_ctrl);
+	if (d->nv.present)
+		nvidia_node(d, 0);
+	node_remove_child(d->dir, "net");
+	node_remove_child(d->dir, "nvme");
+	d->built_hints = 0;
+}
+
+/* Hints live while the device is on the driver the topology gave it: real
+ * interfaces and disks come and go with their driver. */
+static void sync_hints(struct device *d)
+{
+	int want = d->drv && d->drv == d->init_drv;
+
+	if (want && !d->built_hints)
+		build_hints(d);
+	else if (!want && d->built_hints)
+		remove_hints(d);
+}
+
+/* ---- groups and the whole device ------------------------------------- */
+static void sync_vfio_group_node(struct group *g, const char *name)
+{
+	struct node *n = node_child(L.dev_vfio, name);
+	long long vis = 0;
+
+	if (g->vfio_members > 0 && !n) {
+		for (int i = 0; i < S.h->ndevs; i++) {
+			struct device *d = S.h->devs[i];
+			if (d->group == g->id && d->present && d->vfio_idx >= 0 && d->bind_visible_at > vis)
+				vis = d->bind_visible_at;
+		}
+		n = node_file(L.dev_vfio, name, 0600, K_VFIO_GROUP, 0, NULL);
+		n->arg = g->id;
+		n->visible_at = vis;
+	} else if (g->vfio_members == 0 && n) {
+		node_remove(n);
+	}
+}
+
+void layout_sync_group(int gid)
+{
+	struct group *g = host_group(S.h, gid);
+	char name[16];
+	int members = 0;
+
+	if (!g || !S.h->iommu)
+		return;
+	snprintf(name, sizeof name, "%d", gid);
+	for (int i = 0; i < S.h->ndevs; i++)
+		members += S.h->devs[i]->group == gid && S.h->devs[i]->dir;
+	struct node *gd = node_child(L.groups, name);
+	if (!members && gd)
+		node_remove(gd);
+	if (members) {
+		struct node *devs = node_child(group_dir(gid), "devices");
+		for (int i = 0; i < S.h->ndevs; i++) {
+			struct device *d = S.h->devs[i];
+			if (d->group != gid)
+				continue;
+			if (d->dir)
+				link_to(devs, d->addr, d->dir);
+			else
+				node_remove_child(devs, d->addr);
+		}
+	}
+	if (L.dev_vfio)
+		sync_vfio_group_node(g, name);
+}
+
+static void remove_device(struct device *d)
+{
+	if (!d->dir)
+		return;
+	if (d->built_hints)
+		remove_hints(d);
+	for (int i = 0; i < S.h->ndrivers; i++)
+		node_remove_child(S.h->drivers[i]->dir, d->addr);
+	remove_cdev(d, NULL);
+	node_remove_child(L.bus_devices, d->addr);
+	node_remove(d->dir);
+	d->dir = NULL;
+}
+
+void layout_sync_device(struct device *d)
+{
+	if (!d->present) {
+		remove_device(d);
+	} else {
+		if (!d->dir)
+			build_device_dir(d);
+		sync_bind(d);
+		sync_hints(d);
+		sync_sriov(d);
+	}
+	if (d->physfn)
+		sync_sriov(d->physfn);
+	if (!L.building)
+		layout_sync_group(d->group);
+}

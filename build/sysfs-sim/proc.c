@@ -1,0 +1,179 @@
+/* /proc files generated from the net and block hints, in the kernel's text
+ * formats (fib_route_seq_show, ipv6_route_native_seq_show, if6_seq_show,
+ * show_mountinfo, show_vfsmnt). Only devices whose hints are live count:
+ * an interface that is gone has no routes, a disk that is gone no mounts. */
+#include "sim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int hints_live(const struct device *d)
+{
+	return d->present && d->built_hints && now_ms() >= d->bind_visible_at;
+}
+
+static void hex6(struct strbuf *out, const unsigned char a[16])
+{
+	for (int i = 0; i < 16; i++)
+		sb_printf(out, "%02x", a[i]);
+}
+
+/* An IPv4 address as the kernel prints a __be32 with %08X on little endian. */
+static unsigned be32_as_host(const unsigned char a[16])
+{
+	return a[0] | a[1] << 8 | a[2] << 16 | (unsigned)a[3] << 24;
+}
+
+static unsigned mask4(int plen)
+{
+	unsigned char m[16] = {0};
+	for (int i = 0; i < plen; i++)
+		m[i / 8] |= 0x80 >> (i % 8);
+	return be32_as_host(m);
+}
+
+static void padded_line(struct strbuf *out, const char *line)
+{
+	sb_printf(out, "%-127s\n", line);
+}
+
+void proc_route(struct strbuf *out)
+{
+	char line[256];
+
+	padded_line(out, "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU"
+			 "\tWindow\tIRTT");
+	for (int i = 0; i < S.h->ndevs; i++) {
+		const struct device *d = S.h->devs[i];
+		for (int j = 0; hints_live(d) && j < d->nnets; j++) {
+			const struct netif *ni = &d->nets[j];
+			for (int k = 0; ni->up && k < ni->nroutes; k++) {
+				const struct route *r = &ni->routes[k];
+				if (r->v6)
+					continue;
+				snprintf(line, sizeof line, "%s\t%08X\t%08X\t%04X\t%d\t%u\t%d\t%08X\t%d\t%u\t%u",
+					 ni->name, be32_as_host(r->dst), r->has_gw ? be32_as_host(r->gw) : 0,
+					 r->has_gw ? 0x3 : 0x1, 0, 0, 0, mask4(r->plen), 0, 0, 0);
+				padded_line(out, line);
+			}
+		}
+	}
+}
+
+static void v6_route_line(struct strbuf *out, const unsigned char dst[16], int plen,
+			  const unsigned char *gw, unsigned metric, unsigned flags, const char *dev)
+{
+	static const unsigned char zero[16];
+
+	hex6(out, dst);
+	sb_printf(out, " %02x ", plen);
+	hex6(out, zero);
+	sb_add(out, " 00 ", 4);
+	hex6(out, gw ? gw : zero);
+	sb_printf(out, " %08x %08x %08x %08x %8s\n", metric, 1, 0, flags, dev);
+}
+
+void proc_ipv6_route(struct strbuf *out)
+{
+	static const unsigned char loopback[16] = {[15] = 1};
+
+	for (int i = 0; i < S.h->ndevs; i++) {
+		const struct device *d = S.h->devs[i];
+		for (int j = 0; hints_live(d) && j < d->nnets; j++) {
+			const struct netif *ni = &d->nets[j];
+			for (int k = 0; ni->up && k < ni->nroutes; k++) {
+				const struct route *r = &ni->routes[k];
+				if (r->v6)
+					v6_route_line(out, r->dst, r->plen, r->has_gw ? r->gw : NULL,
+						      r->has_gw ? 0x400 : 0x100, r->has_gw ? 0x3 : 0x1,
+						      ni->name);
+			}
+		}
+	}
+	v6_route_line(out, loopback, 128, NULL, 0, 0x80200001, "lo");
+}
+
+static int v6_scope(const unsigned char a[16])
+{
+	static const unsigned char loopback[16] = {[15] = 1};
+	if (memcmp(a, loopback, 16) == 0)
+		return 0x10;
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+		return 0x20;
+	return 0x00;
+}
+
+/* Addresses of interfaces that are up (a down link drops them). */
+void proc_if_inet6(struct strbuf *out)
+{
+	static const unsigned char loopback[16] = {[15] = 1};
+
+	hex6(out, loopback);
+	sb_printf(out, " %02x %02x %02x %02x %8s\n", 1, 128, 0x10, 0x80, "lo");
+	for (int i = 0; i < S.h->ndevs; i++) {
+		const struct device *d = S.h->devs[i];
+		for (int j = 0; hints_live(d) && j < d->nnets; j++) {
+			const struct netif *ni = &d->nets[j];
+			for (int k = 0; ni->up && k < ni->naddrs; k++) {
+				if (!ni->addrs[k].v6)
+					continue;
+				hex6(out, ni->addrs[k].a);
+				sb_printf(out, " %02x %02x %02x %02x %8s\n", ni->ifindex,
+					  ni->addrs[k].plen, v6_scope(ni->addrs[k].a), 0x80, ni->name);
+			}
+		}
+	}
+}
+
+/* ---- mounts ------------------------------------------------------------ */
+struct mnt { const char *dev, *path, *fstype; int major, minor; };
+
+static void mount_line(struct strbuf *out, const struct mnt *m, int id, int parent, int mounts)
+{
+	if (mounts)
+		sb_printf(out, "%s %s %s rw,relatime 0 0\n", m->dev, m->path, m->fstype);
+	else
+		sb_printf(out, "%d %d %d:%d / %s rw,relatime shared:%d - %s %s rw\n", id, parent,
+			  m->major, m->minor, m->path, id, m->fstype, m->dev);
+}
+
+static int collect_block(const struct blockdev *b, struct mnt *m, char names[][40], int n, int max)
+{
+	if (b->mounted && n < max) {
+		snprintf(names[n], 40, "/dev/%s", b->name);
+		m[n] = (struct mnt){names[n], b->mounted, b->fstype ? b->fstype : "ext4",
+				    b->major, b->minor};
+		n++;
+	}
+	for (int i = 0; i < b->nparts; i++)
+		n = collect_block(&b->parts[i], m, names, n, max);
+	return n;
+}
+
+/* Root first (an overlay when no disk hint holds "/"), then the usual
+ * virtual filesystems, then the other hinted mounts. */
+void proc_mountinfo(struct strbuf *out, int mounts)
+{
+	enum { MAX = 256 };
+	static const struct mnt virt[] = {
+		{"sysfs", "/sys", "sysfs", 0, 21}, {"proc", "/proc", "proc", 0, 22},
+		{"udev", "/dev", "devtmpfs", 0, 5}, {"tmpfs", "/run", "tmpfs", 0, 24}};
+	static char names[MAX][40];
+	struct mnt m[MAX];
+	int n = 0, id = 21, root = -1;
+
+	for (int i = 0; i < S.h->ndevs; i++)
+		for (int j = 0; hints_live(S.h->devs[i]) && j < S.h->devs[i]->nblocks; j++)
+			n = collect_block(&S.h->devs[i]->blocks[j], m, names, n, MAX);
+	for (int i = 0; i < n; i++)
+		if (strcmp(m[i].path, "/") == 0 && root < 0)
+			root = i;
+	struct mnt overlay = {"overlay", "/", "overlay", 0, 30};
+	mount_line(out, root >= 0 ? &m[root] : &overlay, id, 1, mounts);
+	for (size_t i = 0; i < sizeof virt / sizeof *virt; i++)
+		mount_line(out, &virt[i], id + 1 + (int)i, 21, mounts);
+	id += 1 + sizeof virt / sizeof *virt;
+	for (int i = 0; i < n; i++)
+		if (i != root)
+			mount_line(out, &m[i], id++, 21, mounts);
+}

@@ -1,0 +1,247 @@
+/* sysfs-sim: a FUSE filesystem presenting the PCI part of sysfs, /dev/vfio and a
+ * few /proc files of a simulated host, with the write semantics of Linux 6.1.
+ *
+ * One process, one global mutex (S.lock) guarding the model and the node tree.
+ * Handlers that must block (a vfio unbind while the group is open, a hung host
+ * driver, a device lock held by such a writer) wait on S.cond, which releases
+ * the mutex; every state change broadcasts S.cond and waiters re-check.
+ */
+#ifndef SYSFS_SIM_H
+#define SYSFS_SIM_H
+
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* ---- growable string ---------------------------------------------------- */
+struct strbuf { char *s; size_t len, cap; };
+void sb_add(struct strbuf *b, const void *p, size_t n);
+void sb_printf(struct strbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void sb_free(struct strbuf *b);
+char *xstrdup(const char *s);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+
+/* ---- the model ---------------------------------------------------------- */
+struct node;
+
+/* "vvvv:dddd", "vvvv:*", optionally ":CLASSPREFIX" that must match too */
+struct pci_id { unsigned vendor, device; int any_device; char cls[8]; };
+
+/* A new_id entry; sub ids default to PCI_ANY_ID, class/mask to 0. */
+struct dynid { unsigned vendor, device, subvendor, subdevice, class, class_mask; };
+#define PCI_ANY_ID 0xffffffffu
+
+struct driver {
+	char *name;
+	struct pci_id *ids; int nids;
+	char **classes; int nclasses;	/* hex class prefixes, 2/4/6 digits */
+	struct dynid *dyn; int ndyn;
+	int is_vfio;
+	int dma_managed;	/* may bind while the group has a user owner */
+	struct node *dir;
+};
+
+struct route { int v6, plen, has_gw; unsigned char dst[16], gw[16]; };
+struct ifaddr { int v6, plen; unsigned char a[16]; };
+struct netif {
+	char *name, *mac; int up, mtu, ifindex;
+	struct route *routes; int nroutes;
+	struct ifaddr *addrs; int naddrs;
+};
+struct blockdev {
+	char *name, *mounted, *fstype;
+	int major, minor, partno;	/* partno 0: whole disk */
+	long long size, start;	/* sectors */
+	char **holders; int nholders;
+	struct blockdev *parts; int nparts;
+};
+struct nvhint { int present, minor, pid; char *comm; };
+
+struct faults {
+	int unbind_hang;	/* unbind blocks until "release ADDR" */
+	int unbind_errno, bind_errno, probe_errno, override_errno;
+	int delay_ms, async_ms;
+	int unplug_after;	/* unplug once this many more writes completed */
+};
+
+struct device {
+	char addr[24];
+	unsigned dom, bus, slot, fn;
+	unsigned vendor, device, subvendor, subdevice, class, revision;
+	int header_type, numa_node, group;	/* group -1: none */
+	int boot_vga;				/* -1: not a display device */
+	struct driver *init_drv;		/* the topology's driver: owns the hints */
+	char *init_override;
+	struct device *parent, *physfn;
+	int totalvfs, vf_autoprobe, nvfs_listed;
+	struct netif *nets; int nnets;
+	struct blockdev *blocks; int nblocks;
+	char *nvme_ctrl;
+	struct nvhint nv;
+
+	/* runtime state */
+	struct driver *drv;	/* kept while a blocked unbind runs, as dev->driver */
+	char *override;
+	int present, epoch;	/* epoch changes on unplug: stale waiters give up */
+	int locked;		/* the kernel's device_lock */
+	int unbinding;		/* remove in progress: driver link already gone */
+	int vfio_idx;		/* vfio-dev/vfioX, -1 when none */
+	int dev_open;		/* a hypervisor has its device fd ("attach G ADDR") */
+	int enable, numvfs;
+	long long bind_visible_at;	/* async fault: bind nodes appear then */
+	struct faults f;
+	struct node *dir;
+	int built_hints;
+};
+
+struct group {
+	int id;
+	int vfio_members;	/* members on vfio-pci (present) */
+	int opens;		/* open fds of dev/vfio/N */
+	int held;		/* a container is attached: the group has a user owner */
+	int all_open;		/* ... and every member device is open ("hold") */
+	int hold_pid; char *hold_comm;
+};
+
+struct host {
+	char *name, *kernel;
+	int iommu, vfio_loaded, cdev;
+	struct driver **drivers; int ndrivers;	/* vfio-pci last */
+	struct driver *vfio;
+	struct device **devs; int ndevs;
+	struct group *groups; int ngroups;
+	int drivers_autoprobe, next_vfio_idx;
+};
+
+/* ---- global simulator state ------------------------------------------- */
+struct logent { long seq; char *path, *data; int done, result; };
+struct writer { char *path, *data; char waiting[64]; struct writer *next; };
+
+struct sim {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct host *h;
+	struct node *root;
+	int generation;		/* bumped by "load": stale open files are ignored */
+	int shutdown;
+	void *session;		/* struct fuse_session *, to see an external unmount */
+	struct logent *log; int nlog, caplog; long logseq;
+	struct writer *writers; int nwriters;
+	char last_error[512];
+	int static_mode;
+};
+extern struct sim S;
+
+/* topology.c */
+struct host *topology_load(const char *path, char *err, size_t errlen);
+void host_free(struct host *h);
+struct device *host_find(struct host *h, const char *addr);
+struct group *host_group(struct host *h, int id);
+int class_is_display(unsigned class);
+
+/* tree.c */
+enum ntype { N_DIR, N_FILE, N_LINK };
+enum nkind {		/* what a file is; selects show/store in attrs.c */
+	K_NONE, K_CONST, K_DEV, K_DRV, K_BUS, K_NET, K_BLOCK, K_GROUP,
+	K_DEVNODE, K_VFIO_GROUP, K_PROC, K_SIM
+};
+/* attr values per kind */
+enum { DA_VENDOR, DA_DEVICE, DA_SUBVENDOR, DA_SUBDEVICE, DA_CLASS, DA_REVISION, DA_IRQ,
+       DA_RESOURCE, DA_NUMA, DA_ENABLE, DA_MODALIAS, DA_UEVENT, DA_CONFIG, DA_OVERRIDE,
+       DA_BOOT_VGA, DA_TOTALVFS, DA_NUMVFS, DA_VF_AUTOPROBE, DA_VFIO_DEV };
+enum { DRA_BIND, DRA_UNBIND, DRA_NEW_ID, DRA_REMOVE_ID };
+enum { BA_PROBE, BA_AUTOPROBE, BA_RESCAN };
+enum { NA_OPERSTATE, NA_FLAGS, NA_ADDRESS, NA_IFINDEX, NA_MTU, NA_CARRIER, NA_TYPE };
+enum { BK_DEV, BK_SIZE, BK_PARTITION, BK_START, BK_RO, BK_REMOVABLE };
+enum { PR_ROUTE, PR_IPV6_ROUTE, PR_IF_INET6, PR_MOUNTINFO, PR_MOUNTS };
+enum { SA_CONTROL, SA_STATE, SA_LOG, SA_LAST_ERROR };
+
+struct node {
+	char *name;
+	enum ntype type;
+	mode_t mode;
+	struct node *parent;
+	struct node **kids; int nkids, capkids;
+	char *target;		/* N_LINK target; K_CONST content */
+	enum nkind kind;	/* N_FILE */
+	int attr;		/* which attribute of the object */
+	void *obj;
+	int arg;
+	long long visible_at;	/* hidden before this CLOCK_MONOTONIC ms */
+	struct node *hnext;	/* hash chain keyed by (parent, name) */
+};
+struct node *node_root(void);
+struct node *node_lookup(const char *path);
+struct node *node_child(struct node *dir, const char *name);
+struct node *node_dir(struct node *parent, const char *name);
+struct node *node_dirs(struct node *from, const char *relpath);
+struct node *node_file(struct node *dir, const char *name, mode_t mode,
+		       enum nkind kind, int attr, void *obj);
+struct node *node_link(struct node *dir, const char *name, const char *target);
+void node_remove(struct node *n);
+void node_remove_child(struct node *dir, const char *name);
+int node_visible(const struct node *n);
+char *node_relpath(const struct node *from_dir, const struct node *to);
+void tree_free(struct node *root);
+long long now_ms(void);
+
+/* layout.c: builds the tree from the model and keeps it in step */
+void layout_build(void);
+void layout_sync_device(struct device *d);
+void layout_sync_group(int gid);
+int bridge_secondary_bus(const struct device *b);
+void layout_proc_fd(int pid, const char *comm, int fd, const char *target, int add);
+
+/* attrs.c: attribute contents and what writes to them do */
+int attr_show(struct node *n, struct strbuf *out, uid_t uid);
+int attr_store(struct node *n, const char *buf, size_t len);
+
+/* kernel.c: the driver core and PCI semantics */
+int driver_match(const struct driver *D, const struct device *d);
+struct device *bus_find_device(const char *buf);
+int kern_bind(struct driver *D, const char *buf);
+int kern_unbind(struct driver *D, const char *buf);
+int kern_drivers_probe(const char *buf);
+int kern_new_id(struct driver *D, const char *buf);
+int kern_remove_id(struct driver *D, const char *buf);
+int kern_driver_override(struct device *d, const char *buf, size_t len);
+int kern_sriov_numvfs(struct device *d, const char *buf);
+int kern_rescan(const char *buf);
+int kern_lock_for_read(struct device *d, int *epoch);
+void kern_unlock(struct device *d, int epoch);
+void kern_unplug(struct device *d);
+int group_owned(const struct group *g);
+int device_in_use(const struct device *d);
+int wait_ms(long ms);
+void wake_all(void);
+int sim_stopping(void);		/* main.c: SIGTERM or unmount under way */
+
+/* faults.c: control commands, write log, state dump */
+int control_command(const char *buf, size_t len);
+long log_begin(const char *path, const char *data, size_t len);
+void log_end(long seq, int result);
+void log_show(struct strbuf *out);
+void state_show(struct strbuf *out);
+struct writer *writer_begin(const char *path, const char *data, size_t len);
+void writer_wait(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void writer_end(struct writer *w);
+void fault_count_write(struct device *d);
+const char *errno_name(int e);
+int errno_value(const char *name);
+
+/* proc.c */
+void proc_route(struct strbuf *out);
+void proc_ipv6_route(struct strbuf *out);
+void proc_if_inet6(struct strbuf *out);
+void proc_mountinfo(struct strbuf *out, int mounts_format);
+
+/* fuseio.c */
+int fuseio_install(void *session);
+
+/* static.c */
+int static_write(const char *dir);
+
+#endif
