@@ -1,15 +1,86 @@
-# mod_volant_vfio.  Every target installs the Debian packages it needs.
+# mod_volant_vfio: README's two commands are `make run` and `make test`.
+# Every target installs the Debian packages it needs (build/install-deps).
 
-.PHONY: all deps test test-sim
+APXS      ?= apxs
+HTTPD     ?= /usr/sbin/apache2
+CC        ?= gcc
+WARN      := -std=c11 -Wall -Wextra -Werror
+OUT       := build/out
+MOD       := mod_volant_vfio
+SO        := $(MOD)/.libs/mod_volant_vfio.so
 
-all: deps
-	$(MAKE) -C build/sysfs-sim
+CORE_SRC  := $(wildcard $(MOD)/core/*.c)
+GLUE_SRC  := $(MOD)/mod_volant_vfio.c $(MOD)/vv_config.c $(MOD)/vv_http.c \
+             $(MOD)/vv_api.c $(MOD)/vv_authz.c $(MOD)/vv_openapi_doc.c
+HEADERS   := $(wildcard $(MOD)/*.h $(MOD)/core/*.h)
+APR_CFLAGS := $(shell pkg-config --cflags apr-1 2>/dev/null)
+APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
+
+.PHONY: all deps module run test test-deps test-unit test-api test-realsys \
+        test-sim clean
+
+all: module
 
 deps:
+	@build/install-deps build
+
+module: deps $(SO)
+
+$(MOD)/vv_openapi_doc.c: $(MOD)/openapi.json build/embed-openapi
+	build/embed-openapi $< > $@.tmp && mv $@.tmp $@
+
+# apxs is chatty: its log is shown only when the build fails.
+$(SO): $(CORE_SRC) $(GLUE_SRC) $(HEADERS)
+	@mkdir -p $(OUT)
+	@echo "apxs -c $(MOD)/mod_volant_vfio.la"
+	@cd $(MOD) && $(APXS) -c -o mod_volant_vfio.la \
+	    -Wc,-std=c11 -Wc,-Wall -Wc,-Wextra -Wc,-Werror \
+	    -I/usr/include/cjson \
+	    $(patsubst $(MOD)/%,%,$(GLUE_SRC) $(CORE_SRC)) -lcjson -lpci \
+	    > $(CURDIR)/$(OUT)/apxs.log 2>&1 \
+	    || { cat $(CURDIR)/$(OUT)/apxs.log; exit 1; }
+
+# ---- make run: the API on 127.0.0.1:8080 against this host's /sys -------
+
+RUN_DIR := $(OUT)/run
+
+run: module
+	@mkdir -p $(RUN_DIR)/logs
+	build/make-run-conf $(CURDIR) $(RUN_DIR) > $(RUN_DIR)/httpd.conf
+	$(HTTPD) -t -f $(CURDIR)/$(RUN_DIR)/httpd.conf
+	@echo "serving http://127.0.0.1:8080/api/v1/vfio (Ctrl-C stops)"
+	exec $(HTTPD) -DFOREGROUND -f $(CURDIR)/$(RUN_DIR)/httpd.conf
+
+# ---- make test ------------------------------------------------------------
+
+test: test-deps module test-unit test-sim test-api test-realsys
+
+test-deps:
 	@build/install-deps build test
 
-test: deps test-sim
+UNIT_TESTS := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(wildcard t/unit/*.c))
 
-# The sysfs simulator and its own tests (FUSE, as root).
+$(OUT)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -D_GNU_SOURCE -g $(APR_CFLAGS) -I/usr/include/cjson \
+	    -I$(MOD) -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcjson -lpci
+
+test-unit: $(UNIT_TESTS)
+	prove --exec '' $(UNIT_TESTS)
+
 test-sim:
 	t/sim/run
+
+# The Apache-Test suite runs as root with workers dropping to nobody.  It
+# runs twice: against a simulator tree, then read-only against this host.
+test-api: module
+	t/run-apache-test
+
+test-realsys: module
+	VV_REAL_SYS=1 t/run-apache-test t/realsys
+
+clean:
+	rm -rf $(OUT) $(MOD)/.libs $(MOD)/core/.libs $(MOD)/*.lo $(MOD)/*.la \
+	    $(MOD)/*.o $(MOD)/*.slo $(MOD)/core/*.lo $(MOD)/core/*.o \
+	    $(MOD)/core/*.slo $(MOD)/vv_openapi_doc.c
+	-[ -f t/TEST.PL ] && perl t/TEST.PL -clean >/dev/null 2>&1 || true

@@ -1,0 +1,36 @@
+/* What a PCI device is and where it stands: read from sysfs, per device, so a
+ * request costs work in proportion to the devices it names. */
+#ifndef VV_DEVICE_H
+#define VV_DEVICE_H
+
+#include "vv_sysfs.h"
+
+typedef struct vv_devinfo {
+    const char *address;   /* canonical */
+    const char *path;      /* sysfs directory, when read from sysfs */
+    unsigned vendor, device;
+    int has_subsys;
+    unsigned subsys_vendor, subsys_device;
+    unsigned class24;      /* 0xCCSSPP */
+    int header_type;       /* -1 when config space is unreadable */
+    int is_bridge;
+    const char *driver;    /* "" when no driver is bound */
+    int group;             /* -1 without an IOMMU group */
+    const char *numa_node; /* the kernel's text; "-1" when unknown */
+    int vfio_dev;          /* has vfio-dev/: on vfio-pci or a variant */
+} vv_devinfo_t;
+
+vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
+                         const vv_addr_t *a, vv_devinfo_t **out);
+
+/* Bridges and other non-endpoints cannot be passed through. */
+int vv_device_is_bridge(unsigned class24, int header_type);
+
+/* On a VFIO driver: vfio-pci, the configured driver, or any variant
+ * driver (they all expose vfio-dev/). */
+int vv_device_on_vfio(const vv_devinfo_t *d, const char *target_driver);
+
+/* Harmless for group viability: on VFIO, on pci-stub, or driverless. */
+int vv_device_viable(const vv_devinfo_t *d, const char *target_driver);
+
+#endif

@@ -1,0 +1,235 @@
+#include "vv_pci.h"
+#include "vv_log.h"
+
+#include <apr_strings.h>
+#include <pci/pci.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Where libpci's fatal errors unwind to, per thread. */
+static _Thread_local jmp_buf *error_trap;
+static _Thread_local char error_text[256];
+
+static struct pci_access *names;
+
+__attribute__((noreturn, format(printf, 1, 2)))
+static void on_error(char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(error_text, sizeof(error_text), fmt, ap);
+    va_end(ap);
+    if (error_trap) {
+        longjmp(*error_trap, 1);
+    }
+    /* Only reachable by calling libpci outside a trap: a bug of ours. */
+    vv_log(VV_LOG_ERR, VV_TAG(10201) "libpci error outside a trap: %s",
+           error_text);
+    abort();
+}
+
+__attribute__((format(printf, 1, 2)))
+static void on_warning(char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    vv_log(VV_LOG_DEBUG, VV_TAG(10202) "libpci: %s", buf);
+}
+
+__attribute__((format(printf, 1, 2)))
+static void on_debug(char *fmt, ...)
+{
+    (void)fmt;
+}
+
+static struct pci_access *new_access(void)
+{
+    struct pci_access *a = pci_alloc();
+
+    a->error = on_error;
+    a->warning = on_warning;
+    a->debug = on_debug;
+    /* No hwdb, no network, no ~/.pciids-cache: pci.ids only, read-only. */
+    a->id_lookup_mode = 0;
+    return a;
+}
+
+static apr_status_t names_unload(void *data)
+{
+    (void)data;
+    if (names) {
+        pci_cleanup(names);
+        names = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+void vv_pci_names_load(apr_pool_t *pconf, const char *ids_file)
+{
+    struct pci_access *volatile a = NULL;
+    jmp_buf env;
+
+    names_unload(NULL);
+    if (setjmp(env)) {
+        error_trap = NULL;
+        vv_log(VV_LOG_WARNING, VV_TAG(10203) "cannot load PCI names: %s",
+               error_text);
+        if (a) {
+            pci_cleanup(a);
+        }
+        return;
+    }
+    error_trap = &env;
+    a = new_access();
+    if (ids_file) {
+        pci_set_name_list_path(a, (char *)ids_file, 0);
+    }
+    if (!pci_load_name_list(a)) {
+        error_trap = NULL;
+        vv_log(VV_LOG_WARNING, VV_TAG(10204) "PCI names unavailable: cannot "
+               "open %s (install pci.ids); names will be null",
+               a->id_file_name);
+        pci_cleanup(a);
+        return;
+    }
+    error_trap = NULL;
+    names = a;
+    apr_pool_cleanup_register(pconf, NULL, names_unload,
+                              apr_pool_cleanup_null);
+}
+
+/* NO_NUMBERS: NULL rather than "Device 1234" for unknown IDs.
+ * NO_HWDB: keeps lookups from inserting into the shared hash. */
+#define LOOKUP (PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB)
+
+static const char *lookup_copy(apr_pool_t *p, const char *found)
+{
+    return found ? apr_pstrdup(p, found) : NULL;
+}
+
+const char *vv_pci_vendor_name(apr_pool_t *p, unsigned vendor)
+{
+    char buf[256];
+
+    if (!names) {
+        return NULL;
+    }
+    return lookup_copy(p, pci_lookup_name(names, buf, sizeof(buf),
+                                          LOOKUP | PCI_LOOKUP_VENDOR,
+                                          (int)vendor));
+}
+
+const char *vv_pci_device_name(apr_pool_t *p, unsigned vendor,
+                               unsigned device)
+{
+    char buf[256];
+
+    if (!names) {
+        return NULL;
+    }
+    return lookup_copy(p, pci_lookup_name(names, buf, sizeof(buf),
+                                          LOOKUP | PCI_LOOKUP_DEVICE,
+                                          (int)vendor, (int)device));
+}
+
+const char *vv_pci_class_name(apr_pool_t *p, unsigned class16)
+{
+    char buf[256];
+
+    if (!names) {
+        return NULL;
+    }
+    return lookup_copy(p, pci_lookup_name(names, buf, sizeof(buf),
+                                          LOOKUP | PCI_LOOKUP_CLASS,
+                                          (int)class16));
+}
+
+static int cmp_dev(const void *x, const void *y)
+{
+    const vv_devinfo_t *a = *(vv_devinfo_t *const *)x;
+    const vv_devinfo_t *b = *(vv_devinfo_t *const *)y;
+    vv_addr_t pa, pb;
+
+    vv_addr_parse(a->address, &pa);
+    vv_addr_parse(b->address, &pb);
+    if (pa.domain != pb.domain) return pa.domain < pb.domain ? -1 : 1;
+    if (pa.bus != pb.bus) return pa.bus < pb.bus ? -1 : 1;
+    if (pa.slot != pb.slot) return pa.slot < pb.slot ? -1 : 1;
+    return (int)pa.func - (int)pb.func;
+}
+
+#define FILL (PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT \
+              | PCI_FILL_SUBSYS | PCI_FILL_NUMA_NODE | PCI_FILL_IOMMU_GROUP \
+              | PCI_FILL_DRIVER)
+
+static vv_devinfo_t *from_libpci(apr_pool_t *p, struct pci_dev *pd)
+{
+    vv_devinfo_t *d = apr_pcalloc(p, sizeof(*d));
+    const char *group, *driver;
+    int hdr;
+
+    pci_fill_info(pd, FILL);
+    if (pd->vendor_id == 0xffff) {
+        return NULL; /* gone while we looked */
+    }
+    d->address = apr_psprintf(p, "%04x:%02x:%02x.%u", (unsigned)pd->domain,
+                              pd->bus, pd->dev, pd->func);
+    d->vendor = pd->vendor_id;
+    d->device = pd->device_id;
+    d->class24 = ((unsigned)pd->device_class << 8) | pd->prog_if;
+    d->has_subsys = (pd->known_fields & PCI_FILL_SUBSYS) != 0;
+    d->subsys_vendor = pd->subsys_vendor_id;
+    d->subsys_device = pd->subsys_id;
+    hdr = pci_read_byte(pd, PCI_HEADER_TYPE);
+    d->header_type = hdr == 0xff ? -1 : (hdr & 0x7f);
+    d->is_bridge = vv_device_is_bridge(d->class24, d->header_type);
+    driver = pci_get_string_property(pd, PCI_FILL_DRIVER);
+    d->driver = apr_pstrdup(p, driver ? driver : "");
+    group = pci_get_string_property(pd, PCI_FILL_IOMMU_GROUP);
+    d->group = group ? atoi(group) : -1;
+    d->numa_node = apr_psprintf(p, "%d", pd->numa_node);
+    return d;
+}
+
+vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
+                      apr_array_header_t **out)
+{
+    struct pci_access *volatile a = NULL;
+    apr_array_header_t *list = apr_array_make(p, 64, sizeof(vv_devinfo_t *));
+    jmp_buf env;
+
+    if (setjmp(env)) {
+        error_trap = NULL;
+        if (a) {
+            pci_cleanup(a);
+        }
+        return vv_err(p, VV_E_INTERNAL, "cannot enumerate PCI devices: %s",
+                      error_text);
+    }
+    error_trap = &env;
+    a = new_access();
+    a->method = PCI_ACCESS_SYS_BUS_PCI;
+    pci_set_param(a, "sysfs.path",
+                  apr_pstrcat(p, h->sysfs, "/bus/pci", NULL));
+    pci_init(a);
+    pci_scan_bus(a);
+    for (struct pci_dev *pd = a->devices; pd; pd = pd->next) {
+        vv_devinfo_t *d = from_libpci(p, pd);
+        if (d) {
+            APR_ARRAY_PUSH(list, vv_devinfo_t *) = d;
+        }
+    }
+    error_trap = NULL;
+    pci_cleanup(a);
+    qsort(list->elts, (size_t)list->nelts, sizeof(vv_devinfo_t *), cmp_dev);
+    *out = list;
+    return NULL;
+}

@@ -1,0 +1,350 @@
+#include "vv_sysfs.h"
+#include "vv_log.h"
+
+#include <apr_strings.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static vv_err_t *canonical_dir(apr_pool_t *p, const char *what,
+                               const char *path, const char **out)
+{
+    char real[PATH_MAX];
+    struct stat st;
+
+    if (!path || path[0] != '/') {
+        return vv_err(p, VV_E_INTERNAL, "%s %s is not an absolute path",
+                      what, path ? path : "(none)");
+    }
+    if (!realpath(path, real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return vv_err(p, VV_E_INTERNAL, "%s %s is not a directory", what,
+                      path);
+    }
+    *out = apr_pstrdup(p, real);
+    return NULL;
+}
+
+vv_err_t *vv_host_make(apr_pool_t *p, const char *sysfs, const char *dev,
+                       const char *proc, vv_host_t **out)
+{
+    vv_host_t *h = apr_pcalloc(p, sizeof(*h));
+    vv_err_t *e;
+
+    if ((e = canonical_dir(p, "VolantVfioSysfsRoot", sysfs, &h->sysfs))
+        || (e = canonical_dir(p, "VolantVfioDevRoot", dev, &h->dev))
+        || (e = canonical_dir(p, "VolantVfioProcRoot", proc, &h->proc))) {
+        return e;
+    }
+    /* "/" as a root would make "//devices/"; keep the prefix exact. */
+    h->devices = apr_pstrcat(p, strcmp(h->sysfs, "/") ? h->sysfs : "",
+                             "/devices/", NULL);
+    *out = h;
+    return NULL;
+}
+
+char *vv_path_normalize(apr_pool_t *p, const char *path)
+{
+    size_t n = strlen(path);
+    char *out = apr_palloc(p, n + 2);
+    size_t o = 0;
+    const char *s = path;
+
+    if (*s != '/') {
+        return NULL;
+    }
+    while (*s) {
+        const char *seg;
+        size_t len;
+
+        while (*s == '/') {
+            s++;
+        }
+        seg = s;
+        while (*s && *s != '/') {
+            s++;
+        }
+        len = (size_t)(s - seg);
+        if (len == 0 || (len == 1 && seg[0] == '.')) {
+            continue;
+        }
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (o == 0) {
+                return NULL;
+            }
+            while (o > 0 && out[o - 1] != '/') {
+                o--;
+            }
+            o--; /* the slash itself */
+            continue;
+        }
+        out[o++] = '/';
+        memcpy(out + o, seg, len);
+        o += len;
+    }
+    if (o == 0) {
+        out[o++] = '/';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static apr_status_t close_fd(void *data)
+{
+    close((int)(intptr_t)data);
+    return APR_SUCCESS;
+}
+
+/* <sysfs>/bus/pci/devices/ADDR is a link into <sysfs>/devices/.  Resolve it
+ * ourselves, lexically, and insist on where it lands: the address is client
+ * input, and this is the only way it reaches a path. */
+static vv_err_t *resolve_device(apr_pool_t *p, const vv_host_t *h,
+                                const vv_addr_t *a, const char **out)
+{
+    const char *dir = apr_pstrcat(p, h->sysfs, "/bus/pci/devices/", NULL);
+    const char *link = apr_pstrcat(p, dir, a->text, NULL);
+    char target[PATH_MAX];
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    const char *path, *last;
+
+    if (n < 0) {
+        if (errno != ENOENT && errno != ENOTDIR) {
+            vv_log(VV_LOG_WARNING, VV_TAG(10101) "cannot read link %s: %s",
+                   link, strerror(errno));
+        }
+        return vv_err(p, VV_E_NOT_FOUND, "PCI device not found: %s", a->text);
+    }
+    target[n] = '\0';
+    path = vv_path_normalize(p, target[0] == '/' ? target
+                             : apr_pstrcat(p, dir, target, NULL));
+    last = path ? strrchr(path, '/') : NULL;
+    if (!path || strncmp(path, h->devices, strlen(h->devices)) != 0
+        || strcmp(last + 1, a->text) != 0) {
+        vv_log(VV_LOG_ERR, VV_TAG(10102) "%s points outside %s: %s",
+               link, h->devices, target);
+        return vv_err(p, VV_E_NOT_FOUND, "PCI device not found: %s", a->text);
+    }
+    *out = path;
+    return NULL;
+}
+
+vv_err_t *vv_sysdev_open(apr_pool_t *p, const vv_host_t *h,
+                         const vv_addr_t *a, vv_sysdev_t **out)
+{
+    vv_sysdev_t *d = apr_palloc(p, sizeof(*d));
+    vv_err_t *e;
+
+    d->addr = *a;
+    if ((e = resolve_device(p, h, a, &d->path))) {
+        return e;
+    }
+    d->fd = open(d->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (d->fd < 0) {
+        /* Gone between the readlink and here: hot-unplug. */
+        return vv_err(p, VV_E_NOT_FOUND, "PCI device not found: %s", a->text);
+    }
+    apr_pool_cleanup_register(p, (void *)(intptr_t)d->fd, close_fd,
+                              apr_pool_cleanup_null);
+    *out = d;
+    return NULL;
+}
+
+static int read_at(int dirfd, const char *name, char *buf, size_t size)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t n;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    n = read(fd, buf, size - 1);
+    if (n < 0) {
+        n = -errno;
+    }
+    close(fd);
+    if (n < 0) {
+        return (int)n;
+    }
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) {
+        buf[--n] = '\0';
+    }
+    return (int)n;
+}
+
+int vv_sysdev_read(const vv_sysdev_t *d, const char *attr, char *buf,
+                   size_t size)
+{
+    return read_at(d->fd, attr, buf, size);
+}
+
+int vv_sysdev_read_hex(const vv_sysdev_t *d, const char *attr,
+                       unsigned *out)
+{
+    char buf[32], *end;
+    unsigned long v;
+    int n = read_at(d->fd, attr, buf, sizeof(buf));
+
+    if (n < 0) {
+        return n;
+    }
+    errno = 0;
+    v = strtoul(buf, &end, 16);
+    if (errno || end == buf || *end || v > UINT32_MAX) {
+        return -EINVAL;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+int vv_sysdev_read_config(const vv_sysdev_t *d, unsigned off,
+                          unsigned char *buf, size_t n)
+{
+    int fd = openat(d->fd, "config", O_RDONLY | O_CLOEXEC);
+    ssize_t got;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    got = pread(fd, buf, n, (off_t)off);
+    if (got < 0) {
+        got = -errno;
+    }
+    close(fd);
+    if (got >= 0 && (size_t)got != n) {
+        return -EIO;
+    }
+    return got < 0 ? (int)got : 0;
+}
+
+int vv_sysdev_link_name(const vv_sysdev_t *d, const char *attr, char *buf,
+                        size_t size)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(d->fd, attr, target, sizeof(target) - 1);
+    const char *base;
+
+    buf[0] = '\0';
+    if (n < 0) {
+        return errno == ENOENT ? 0 : -errno;
+    }
+    target[n] = '\0';
+    base = strrchr(target, '/');
+    base = base ? base + 1 : target;
+    if (strlen(base) >= size) {
+        return -ENAMETOOLONG;
+    }
+    strcpy(buf, base);
+    return 0;
+}
+
+int vv_sysdev_has(const vv_sysdev_t *d, const char *attr)
+{
+    return faccessat(d->fd, attr, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int vv_host_group_count(const vv_host_t *h)
+{
+    char path[PATH_MAX];
+    DIR *dir;
+    struct dirent *ent;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/kernel/iommu_groups", h->sysfs);
+    if (!(dir = opendir(path))) {
+        return 0;
+    }
+    while ((ent = readdir(dir))) {
+        if (ent->d_name[0] != '.') {
+            n++;
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+vv_err_t *vv_host_group_members(apr_pool_t *p, const vv_host_t *h,
+                                int group, apr_array_header_t **out)
+{
+    const char *path = apr_psprintf(p, "%s/kernel/iommu_groups/%d/devices",
+                                    h->sysfs, group);
+    apr_array_header_t *list = apr_array_make(p, 4, sizeof(const char *));
+    DIR *dir = opendir(path);
+    struct dirent *ent;
+
+    if (!dir) {
+        return vv_err(p, VV_E_STATE, "IOMMU group %d has no device list",
+                      group);
+    }
+    while ((ent = readdir(dir))) {
+        vv_addr_t a;
+        /* Only names that are addresses: they are used to build paths. */
+        if (vv_addr_parse(ent->d_name, &a)) {
+            APR_ARRAY_PUSH(list, const char *) = apr_pstrdup(p, a.text);
+        }
+    }
+    closedir(dir);
+    qsort(list->elts, (size_t)list->nelts, sizeof(const char *), cmp_str);
+    *out = list;
+    return NULL;
+}
+
+int vv_host_has(const char *root, const char *rel)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+    return access(path, F_OK) == 0;
+}
+
+const char *vv_host_read(apr_pool_t *p, const char *root, const char *rel)
+{
+    return vv_file_read(p, apr_pstrcat(p, root, "/", rel, NULL));
+}
+
+const char *vv_dir_first_entry(apr_pool_t *p, const char *dir)
+{
+    apr_array_header_t *names = vv_dir_names(p, dir);
+
+    return names && names->nelts ? APR_ARRAY_IDX(names, 0, const char *)
+                                  : NULL;
+}
+
+const char *vv_file_read(apr_pool_t *p, const char *path)
+{
+    char buf[512];
+    int n = read_at(AT_FDCWD, path, buf, sizeof(buf));
+
+    return n < 0 ? NULL : apr_pstrdup(p, buf);
+}
+
+apr_array_header_t *vv_dir_names(apr_pool_t *p, const char *path)
+{
+    apr_array_header_t *names;
+    DIR *d = opendir(path);
+    struct dirent *ent;
+
+    if (!d) {
+        return NULL;
+    }
+    names = apr_array_make(p, 8, sizeof(const char *));
+    while ((ent = readdir(d))) {
+        if (ent->d_name[0] != '.') {
+            APR_ARRAY_PUSH(names, const char *) = apr_pstrdup(p, ent->d_name);
+        }
+    }
+    closedir(d);
+    return names;
+}
+

@@ -1,0 +1,85 @@
+/* The one place that touches the kernel's files: sysfs, /dev/vfio and the
+ * few /proc files we read, all under roots the configuration names (tests
+ * point them at a simulator).  Reads are safe in unprivileged workers;
+ * writes (added with bind) belong to the privileged helper only. */
+#ifndef VV_SYSFS_H
+#define VV_SYSFS_H
+
+#include "vv_addr.h"
+#include "vv_err.h"
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <stddef.h>
+
+typedef struct vv_host {
+    const char *sysfs;   /* canonical sysfs root, "/sys" on a real host */
+    const char *devices; /* "<sysfs>/devices/": every device lies below */
+    const char *dev;     /* "/dev" */
+    const char *proc;    /* "/proc" */
+} vv_host_t;
+
+/* Canonicalises the roots; fails with a message naming the bad one. */
+vv_err_t *vv_host_make(apr_pool_t *p, const char *sysfs, const char *dev,
+                       const char *proc, vv_host_t **out);
+
+/* A device resolved from a parsed address to its directory. */
+typedef struct vv_sysdev {
+    vv_addr_t addr;
+    const char *path; /* "<sysfs>/devices/.../<addr>" */
+    int fd;           /* O_PATH directory fd, closed with the pool */
+} vv_sysdev_t;
+
+/* VV_E_NOT_FOUND when the address has no device.  The resolved path must
+ * lie under <sysfs>/devices/ and end in the address itself. */
+vv_err_t *vv_sysdev_open(apr_pool_t *p, const vv_host_t *h,
+                         const vv_addr_t *a, vv_sysdev_t **out);
+
+/* Reads a small attribute with its trailing newline removed.
+ * Returns the length, or -errno. */
+int vv_sysdev_read(const vv_sysdev_t *d, const char *attr, char *buf,
+                   size_t size);
+
+/* Reads a "0x10de" style attribute.  Returns 0 or -errno. */
+int vv_sysdev_read_hex(const vv_sysdev_t *d, const char *attr,
+                       unsigned *out);
+
+/* Reads bytes of config space (non-root readers see the first 64). */
+int vv_sysdev_read_config(const vv_sysdev_t *d, unsigned off,
+                          unsigned char *buf, size_t n);
+
+/* Last path component of a link attribute ("driver", "iommu_group") into
+ * buf; "" when the link does not exist.  Returns 0 or -errno. */
+int vv_sysdev_link_name(const vv_sysdev_t *d, const char *attr, char *buf,
+                        size_t size);
+
+int vv_sysdev_has(const vv_sysdev_t *d, const char *attr);
+
+/* Number of IOMMU groups the kernel exposes (0 when the IOMMU is off). */
+int vv_host_group_count(const vv_host_t *h);
+
+/* Every member of group N, canonical addresses sorted (const char *). */
+vv_err_t *vv_host_group_members(apr_pool_t *p, const vv_host_t *h,
+                                int group, apr_array_header_t **out);
+
+/* Whether a path below a root exists: vv_host_has(h->dev, "vfio/vfio");
+ * with rel "", whether root itself does. */
+int vv_host_has(const char *root, const char *rel);
+
+/* Reads a small text file below a root, newline removed; NULL if absent. */
+const char *vv_host_read(apr_pool_t *p, const char *root, const char *rel);
+
+/* The first entry of a directory (e.g. vfio-dev/vfio3), or NULL. */
+const char *vv_dir_first_entry(apr_pool_t *p, const char *dir);
+
+/* A small text file, trailing white space removed; NULL if unreadable. */
+const char *vv_file_read(apr_pool_t *p, const char *path);
+
+/* The names in a directory, dot entries left out; NULL if unreadable. */
+apr_array_header_t *vv_dir_names(apr_pool_t *p, const char *path);
+
+/* Lexically resolves "." and ".." in an absolute path; NULL if it climbs
+ * above "/". */
+char *vv_path_normalize(apr_pool_t *p, const char *path);
+
+#endif

@@ -1,0 +1,193 @@
+/* mod_volant_vfio: the front door.  The module record, its hooks, and the
+ * one table of routes every request under the API is dispatched from. */
+#define VV_MODULE_FILE
+#include "vv_private.h"
+#include "vv_api.h"
+#include "vv_authz.h"
+#include "vv_config.h"
+#include "vv_http.h"
+#include "vv_openapi.h"
+#include "core/vv_pci.h"
+
+#include <ap_expr.h>
+#include <apr_strings.h>
+
+typedef struct vv_route {
+    const char *path;
+    int method; /* M_GET (HEAD included) or M_POST */
+    vv_endpoint_fn *fn;
+} vv_route_t;
+
+static const vv_route_t routes[] = {
+    { "/api/v1/vfio/devices/info", M_POST, vv_api_info },
+    { "/api/v1/vfio/devices/validate", M_POST, vv_api_validate },
+    { "/api/v1/vfio/devices/iommu-groups", M_POST, vv_api_iommu_groups },
+    { "/api/v1/vfio/devices/group-paths", M_POST, vv_api_group_paths },
+    { "/api/v1/vfio/devices", M_GET, vv_api_devices },
+    { "/api/v1/vfio/host", M_GET, vv_api_host },
+    { "/openapi", M_GET, NULL }, /* served as embedded text */
+};
+
+static const vv_route_t *find_route(const char *uri)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(routes[i].path, uri) == 0) {
+            return &routes[i];
+        }
+    }
+    return NULL;
+}
+
+int vv_is_ours(request_rec *r)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    const char *err = NULL, *h;
+
+    if (!d || !d->expr_handler) {
+        return 0;
+    }
+    h = ap_expr_str_exec(r, d->expr_handler, &err);
+    return h && !err && strcmp(h, VV_HANDLER) == 0;
+}
+
+static void log_core(void *baton, int level, const char *msg)
+{
+    ap_log_error(APLOG_MARK, level, 0, baton, "%s", msg);
+}
+
+static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    vv_config_reset();
+    return OK;
+}
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                       apr_pool_t *ptemp, server_rec *s)
+{
+    const char *err;
+
+    (void)plog;
+    (void)ptemp;
+    vv_log_set(log_core, s);
+    if ((err = vv_config_finish(pconf))) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, VV_TAG(10001) "%s", err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* Once, in the parent: the children inherit the loaded database. */
+    vv_pci_names_load(pconf, NULL);
+    return OK;
+}
+
+/* Our locations have no files behind them: skip the filesystem walk, so a
+ * directory of the same name under DocumentRoot cannot get in the way. */
+static int map_to_storage(request_rec *r)
+{
+    if (!vv_is_ours(r)) {
+        return DECLINED;
+    }
+    r->filename = apr_pstrcat(r->pool, VV_HANDLER ":", r->uri, NULL);
+    return OK;
+}
+
+static const char *allow_header(int method)
+{
+    return method == M_POST ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+}
+
+static int serve_openapi(request_rec *r)
+{
+    int status;
+
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "ETag", vv_openapi_etag);
+    if ((status = ap_meets_conditions(r)) != OK) {
+        return status;
+    }
+    ap_set_content_length(r, (apr_off_t)vv_openapi_len);
+    if (!r->header_only) {
+        ap_rwrite(vv_openapi_json, (int)vv_openapi_len, r);
+    }
+    return OK;
+}
+
+static int dispatch(request_rec *r, const vv_route_t *route)
+{
+    vv_call_t call = { r, r->pool, vv_conf_host(), NULL, NULL };
+    int pass;
+    vv_err_t *e;
+
+    if (route->method == M_POST
+        && (e = vv_http_read_json(r, &call.req, &pass))) {
+        return pass != OK ? pass : vv_http_send_error(r, e);
+    }
+    if ((e = route->fn(&call))) {
+        if (call.reply) {
+            return vv_http_send(r, vv_http_status(e->kind), call.reply);
+        }
+        return vv_http_send_error(r, e);
+    }
+    return vv_http_send(r, HTTP_OK, call.reply);
+}
+
+static int handler(request_rec *r)
+{
+    const vv_route_t *route;
+    vv_err_t *e;
+
+    if (!r->handler || strcmp(r->handler, VV_HANDLER) != 0) {
+        return DECLINED;
+    }
+    if (!(route = find_route(r->uri))) {
+        return vv_http_send_error(r, vv_err(r->pool, VV_E_NO_ROUTE,
+                                            "no such endpoint: %s",
+                                            vv_err_quote(r->pool, r->uri)));
+    }
+    if (r->method_number == M_OPTIONS) {
+        apr_table_setn(r->headers_out, "Allow", allow_header(route->method));
+        r->status = HTTP_NO_CONTENT;
+        return OK;
+    }
+    if (r->method_number != route->method) {
+        apr_table_setn(r->err_headers_out, "Allow",
+                       allow_header(route->method));
+        return vv_http_send_error(r, vv_err(r->pool, VV_E_METHOD,
+                                            "method %s not allowed on %s",
+                                            vv_err_quote(r->pool, r->method),
+                                            route->path));
+    }
+    if ((e = vv_authz_check(r))) {
+        return vv_http_send_error(r, e);
+    }
+    if (!route->fn) {
+        return serve_openapi(r);
+    }
+    return dispatch(r, route);
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(vv_http_insert_error_filter, NULL, NULL,
+                                APR_HOOK_MIDDLE);
+    vv_http_register_filters();
+    vv_authz_register(p);
+}
+
+AP_DECLARE_MODULE(volant_vfio) = {
+    STANDARD20_MODULE_STUFF,
+    vv_create_dir_conf,
+    vv_merge_dir_conf,
+    vv_create_srv_conf,
+    vv_merge_srv_conf,
+    vv_cmds,
+    register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_ALWAYS_MERGE
+#endif
+};

@@ -1,0 +1,620 @@
+#include "vv_api.h"
+#include "vv_config.h"
+#include "vv_http.h"
+#include "core/vv_allow.h"
+#include "core/vv_device.h"
+#include "core/vv_pci.h"
+
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+/* --- request shapes shared by several endpoints --------------------------- */
+
+static vv_err_t *bad(vv_call_t *c, const char *msg)
+{
+    return vv_err(c->p, VV_E_BAD_REQUEST, "%s", msg);
+}
+
+/* An array of strings, or NULL when absent (or null) and optional. */
+static vv_err_t *string_array(vv_call_t *c, const char *field, int required,
+                              const cJSON **out)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(c->req, field), *it;
+
+    *out = NULL;
+    if (!a || cJSON_IsNull(a)) {
+        return required ? vv_err(c->p, VV_E_BAD_REQUEST,
+                                 "missing required field: %s", field)
+                        : NULL;
+    }
+    if (!cJSON_IsArray(a)) {
+        return vv_err(c->p, VV_E_BAD_REQUEST,
+                      "field %s must be an array of strings", field);
+    }
+    cJSON_ArrayForEach(it, a) {
+        if (!cJSON_IsString(it)) {
+            return vv_err(c->p, VV_E_BAD_REQUEST,
+                          "field %s must be an array of strings", field);
+        }
+    }
+    *out = a;
+    return NULL;
+}
+
+/* "pci_addresses": each distinct address once, in request order.  Valid
+ * ones are compared in canonical form; out holds the raw strings. */
+static vv_err_t *addresses(vv_call_t *c, apr_array_header_t **out)
+{
+    apr_array_header_t *list = apr_array_make(c->p, 8, sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(c->p);
+    const cJSON *a = NULL, *it;
+    vv_err_t *e;
+
+    if ((e = string_array(c, "pci_addresses", 1, &a))) {
+        return e;
+    }
+    if (cJSON_GetArraySize(a) == 0) {
+        return bad(c, "pci_addresses must not be empty");
+    }
+    cJSON_ArrayForEach(it, a) {
+        vv_addr_t addr;
+        const char *key = vv_addr_parse(it->valuestring, &addr)
+            ? apr_pstrdup(c->p, addr.text) : it->valuestring;
+        if (!apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
+            apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
+            APR_ARRAY_PUSH(list, const char *) = it->valuestring;
+        }
+    }
+    *out = list;
+    return NULL;
+}
+
+/* Every address must parse; the first that does not is the error. */
+static vv_err_t *parsed_addresses(vv_call_t *c, apr_array_header_t **out)
+{
+    apr_array_header_t *raw = NULL, *list = NULL;
+    vv_err_t *e;
+
+    if ((e = addresses(c, &raw))) {
+        return e;
+    }
+    list = apr_array_make(c->p, raw->nelts, sizeof(vv_addr_t));
+    for (int i = 0; i < raw->nelts; i++) {
+        const char *s = APR_ARRAY_IDX(raw, i, const char *);
+        if (!vv_addr_parse(s, &APR_ARRAY_PUSH(list, vv_addr_t))) {
+            return vv_err(c->p, VV_E_BAD_ADDRESS, "%s",
+                          vv_addr_format_error(c->p, s));
+        }
+    }
+    *out = list;
+    return NULL;
+}
+
+static vv_err_t *no_group(vv_call_t *c, const vv_devinfo_t *d)
+{
+    if (vv_host_group_count(c->host) == 0) {
+        return vv_err(c->p, VV_E_NO_IOMMU, "IOMMU not enabled on this system");
+    }
+    return vv_err(c->p, VV_E_STATE, "device %s has no IOMMU group",
+                  d->address);
+}
+
+/* --- replies ------------------------------------------------------------- */
+
+static void add_hex(cJSON *o, const char *name, unsigned v)
+{
+    char buf[8];
+
+    apr_snprintf(buf, sizeof(buf), "%04x", v);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+static void add_name(cJSON *o, const char *name, const char *value)
+{
+    if (value) {
+        cJSON_AddStringToObject(o, name, value);
+    }
+    else {
+        cJSON_AddNullToObject(o, name);
+    }
+}
+
+static const char *group_text(apr_pool_t *p, int group)
+{
+    return group < 0 ? "" : apr_itoa(p, group);
+}
+
+/* The info object: Volant's six fields first, then ours. */
+static cJSON *info_json(apr_pool_t *p, const vv_devinfo_t *d)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "address", d->address);
+    add_hex(o, "vendor", d->vendor);
+    add_hex(o, "device", d->device);
+    cJSON_AddStringToObject(o, "driver", d->driver);
+    cJSON_AddStringToObject(o, "iommu_group", group_text(p, d->group));
+    cJSON_AddStringToObject(o, "numa_node", d->numa_node);
+    add_name(o, "vendor_name", vv_pci_vendor_name(p, d->vendor));
+    add_name(o, "device_name", vv_pci_device_name(p, d->vendor, d->device));
+    add_hex(o, "class", d->class24 >> 8);
+    add_name(o, "class_name", vv_pci_class_name(p, d->class24 >> 8));
+    if (d->has_subsys) {
+        add_hex(o, "subsystem_vendor", d->subsys_vendor);
+        add_hex(o, "subsystem_device", d->subsys_device);
+    }
+    else {
+        cJSON_AddNullToObject(o, "subsystem_vendor");
+        cJSON_AddNullToObject(o, "subsystem_device");
+    }
+    cJSON_AddBoolToObject(o, "is_bridge", d->is_bridge);
+    return o;
+}
+
+static cJSON *reply(vv_call_t *c, cJSON *json)
+{
+    return c->reply = vv_json_own(c->p, json);
+}
+
+/* --- POST /devices/info -------------------------------------------------- */
+
+vv_err_t *vv_api_info(vv_call_t *c)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(c->req, "pci_address");
+    vv_devinfo_t *d = NULL;
+    vv_addr_t a;
+    vv_err_t *e;
+
+    if (!f || cJSON_IsNull(f)) {
+        return bad(c, "missing required field: pci_address");
+    }
+    if (!cJSON_IsString(f)) {
+        return bad(c, "field pci_address must be a string");
+    }
+    if (!vv_addr_parse(f->valuestring, &a)) {
+        return vv_err(c->p, VV_E_BAD_ADDRESS, "%s",
+                      vv_addr_format_error(c->p, f->valuestring));
+    }
+    if ((e = vv_device_read(c->p, c->host, &a, &d))) {
+        return e;
+    }
+    reply(c, info_json(c->p, d));
+    return NULL;
+}
+
+/* --- POST /devices/validate --------------------------------------------- */
+
+static vv_err_t *client_allowlist(vv_call_t *c, vv_allowlist_t **out)
+{
+    const cJSON *a = NULL, *it;
+    vv_err_t *e;
+
+    *out = NULL;
+    if ((e = string_array(c, "allowlist", 0, &a)) || !a
+        || cJSON_GetArraySize(a) == 0) {
+        return e;
+    }
+    *out = vv_allowlist_make(c->p);
+    cJSON_ArrayForEach(it, a) {
+        if (!vv_allowlist_add(*out, it->valuestring)) {
+            return vv_err(c->p, VV_E_BAD_REQUEST, "%s",
+                          vv_pattern_error(c->p, it->valuestring));
+        }
+    }
+    return NULL;
+}
+
+/* Every problem of one device, appended to errors. */
+static int check_device(vv_call_t *c, const char *raw,
+                        const vv_allowlist_t *mine,
+                        const vv_allowlist_t *server, cJSON *errors)
+{
+    int no_group = 0;
+    vv_devinfo_t *d = NULL;
+    vv_addr_t a;
+    vv_err_t *e;
+
+#define PROBLEM(...) \
+    cJSON_AddItemToArray(errors, cJSON_CreateString( \
+        apr_psprintf(c->p, __VA_ARGS__)))
+    if (!vv_addr_parse(raw, &a)) {
+        PROBLEM("%s", vv_addr_format_error(c->p, raw));
+        return 0;
+    }
+    if ((e = vv_device_read(c->p, c->host, &a, &d))) {
+        PROBLEM("%s", e->msg);
+        return 0;
+    }
+    if (mine && !vv_allowlist_match(mine, d->vendor, d->device)) {
+        PROBLEM("device %s (%04x:%04x) not in allowlist", d->address,
+                d->vendor, d->device);
+    }
+    if (server && !vv_allowlist_match(server, d->vendor, d->device)) {
+        PROBLEM("device %s (%04x:%04x) not in server allowlist "
+                "(VolantVfioAllow)", d->address, d->vendor, d->device);
+    }
+    if (d->group < 0) {
+        PROBLEM("device %s has no IOMMU group", d->address);
+        no_group = 1;
+    }
+    if (d->is_bridge) {
+        PROBLEM("device %s is a bridge, not an endpoint: it cannot be "
+                "passed through", d->address);
+    }
+#undef PROBLEM
+    return no_group;
+}
+
+static const char *join_errors(vv_call_t *c, const cJSON *errors)
+{
+    const char *out = NULL;
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, errors) {
+        out = out ? apr_pstrcat(c->p, out, "; ", it->valuestring, NULL)
+                  : it->valuestring;
+    }
+    return out;
+}
+
+vv_err_t *vv_api_validate(vv_call_t *c)
+{
+    const vv_allowlist_t *server = vv_conf_allow(c->r->server);
+    apr_array_header_t *raw = NULL;
+    vv_allowlist_t *mine = NULL;
+    cJSON *out, *errors;
+    int missing_groups = 0;
+    vv_err_t *e;
+
+    if ((e = addresses(c, &raw)) || (e = client_allowlist(c, &mine))) {
+        return e;
+    }
+    out = reply(c, cJSON_CreateObject());
+    errors = cJSON_CreateArray();
+    for (int i = 0; i < raw->nelts; i++) {
+        missing_groups += check_device(c, APR_ARRAY_IDX(raw, i, const char *),
+                                       mine, server, errors);
+    }
+    if (missing_groups && vv_host_group_count(c->host) == 0) {
+        cJSON_InsertItemInArray(errors, 0, cJSON_CreateString(
+                                    "IOMMU not enabled on this system"));
+    }
+    if (cJSON_GetArraySize(errors) == 0) {
+        cJSON_Delete(errors);
+        cJSON_AddTrueToObject(out, "valid");
+        cJSON_AddStringToObject(out, "message", "All devices are valid and "
+                                "available for passthrough");
+        return NULL;
+    }
+    cJSON_AddFalseToObject(out, "valid");
+    cJSON_AddStringToObject(out, "message", join_errors(c, errors));
+    cJSON_AddItemToObject(out, "errors", errors);
+    return NULL;
+}
+
+/* --- POST /devices/iommu-groups ----------------------------------------- */
+
+/* Each requested device, read and required to have a group. */
+static vv_err_t *grouped_devices(vv_call_t *c, apr_array_header_t **out)
+{
+    apr_array_header_t *addrs = NULL, *devs = NULL;
+    vv_err_t *e;
+
+    if ((e = parsed_addresses(c, &addrs))) {
+        return e;
+    }
+    devs = apr_array_make(c->p, addrs->nelts, sizeof(vv_devinfo_t *));
+    for (int i = 0; i < addrs->nelts; i++) {
+        vv_devinfo_t *d;
+        if ((e = vv_device_read(c->p, c->host,
+                                &APR_ARRAY_IDX(addrs, i, vv_addr_t), &d))) {
+            return e;
+        }
+        APR_ARRAY_PUSH(devs, vv_devinfo_t *) = d;
+    }
+    *out = devs;
+    return NULL;
+}
+
+static cJSON *group_json(vv_call_t *c, int group, vv_err_t **err)
+{
+    const char *driver = vv_conf_driver(c->r->server);
+    cJSON *o = cJSON_CreateObject(), *devices, *members;
+    apr_array_header_t *list = NULL;
+    int viable = 1;
+
+    if ((*err = vv_host_group_members(c->p, c->host, group, &list))) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "id", apr_itoa(c->p, group));
+    devices = cJSON_AddArrayToObject(o, "devices");
+    members = cJSON_CreateArray();
+    for (int i = 0; i < list->nelts; i++) {
+        const char *addr = APR_ARRAY_IDX(list, i, const char *);
+        cJSON *m = cJSON_CreateObject();
+        vv_devinfo_t *d;
+        vv_addr_t a;
+
+        cJSON_AddItemToArray(devices, cJSON_CreateString(addr));
+        cJSON_AddItemToArray(members, m);
+        cJSON_AddStringToObject(m, "address", addr);
+        vv_addr_parse(addr, &a);
+        if (vv_device_read(c->p, c->host, &a, &d)) {
+            /* Listed but unreadable: being removed.  Say so. */
+            cJSON_AddNullToObject(m, "driver");
+            cJSON_AddNullToObject(m, "is_bridge");
+            continue;
+        }
+        cJSON_AddStringToObject(m, "driver", d->driver);
+        cJSON_AddBoolToObject(m, "is_bridge", d->is_bridge);
+        viable &= vv_device_viable(d, driver);
+    }
+    cJSON_AddBoolToObject(o, "viable", viable);
+    cJSON_AddItemToObject(o, "members", members);
+    return o;
+}
+
+vv_err_t *vv_api_iommu_groups(vv_call_t *c)
+{
+    apr_array_header_t *devs = NULL;
+    apr_hash_t *seen = apr_hash_make(c->p);
+    cJSON *out;
+    vv_err_t *e;
+
+    if ((e = grouped_devices(c, &devs))) {
+        return e;
+    }
+    for (int i = 0; i < devs->nelts; i++) {
+        vv_devinfo_t *d = APR_ARRAY_IDX(devs, i, vv_devinfo_t *);
+        if (d->group < 0) {
+            return no_group(c, d);
+        }
+    }
+    out = vv_json_own(c->p, cJSON_CreateArray());
+    for (int i = 0; i < devs->nelts; i++) {
+        vv_devinfo_t *d = APR_ARRAY_IDX(devs, i, vv_devinfo_t *);
+        const char *key = apr_itoa(c->p, d->group);
+        cJSON *g;
+
+        if (apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
+        if (!(g = group_json(c, d->group, &e))) {
+            return e;
+        }
+        cJSON_AddItemToArray(out, g);
+    }
+    c->reply = out;
+    return NULL;
+}
+
+/* --- POST /devices/group-paths ------------------------------------------ */
+
+static cJSON *paths_json(vv_call_t *c, const vv_devinfo_t *d,
+                         const char *group_path)
+{
+    const char *vfio = vv_dir_first_entry(c->p,
+        apr_pstrcat(c->p, d->path, "/vfio-dev", NULL));
+    const char *cdev = vfio ? apr_pstrcat(c->p, c->host->dev,
+                                          "/vfio/devices/", vfio, NULL) : NULL;
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "address", d->address);
+    cJSON_AddStringToObject(o, "group_path", group_path);
+    add_name(o, "cdev_path", cdev && vv_host_has(cdev, "") ? cdev : NULL);
+    cJSON_AddStringToObject(o, "sysfs_path",
+                            apr_pstrcat(c->p, c->host->sysfs,
+                                        "/bus/pci/devices/", d->address,
+                                        NULL));
+    return o;
+}
+
+vv_err_t *vv_api_group_paths(vv_call_t *c)
+{
+    const char *driver = vv_conf_driver(c->r->server);
+    apr_array_header_t *devs = NULL;
+    apr_hash_t *seen = apr_hash_make(c->p);
+    cJSON *out, *paths, *details;
+    vv_err_t *e;
+
+    if ((e = grouped_devices(c, &devs))) {
+        return e;
+    }
+    /* Owned by the pool, but the reply only once every device passed. */
+    out = vv_json_own(c->p, cJSON_CreateObject());
+    paths = cJSON_AddArrayToObject(out, "group_paths");
+    details = cJSON_AddArrayToObject(out, "devices");
+    for (int i = 0; i < devs->nelts; i++) {
+        vv_devinfo_t *d = APR_ARRAY_IDX(devs, i, vv_devinfo_t *);
+        const char *path;
+
+        if (!vv_device_on_vfio(d, driver)) {
+            return vv_err(c->p, VV_E_STATE, "device %s is not bound to "
+                          "vfio-pci (current driver: %s)", d->address,
+                          d->driver[0] ? d->driver : "none");
+        }
+        if (d->group < 0) {
+            return no_group(c, d);
+        }
+        path = apr_psprintf(c->p, "%s/vfio/%d", c->host->dev, d->group);
+        if (!vv_host_has(path, "")) {
+            return vv_err(c->p, VV_E_STATE, "device %s is bound to %s but %s "
+                          "does not exist (is devtmpfs mounted on %s?)",
+                          d->address, d->driver, path, c->host->dev);
+        }
+        if (!apr_hash_get(seen, path, APR_HASH_KEY_STRING)) {
+            apr_hash_set(seen, path, APR_HASH_KEY_STRING, path);
+            cJSON_AddItemToArray(paths, cJSON_CreateString(path));
+        }
+        cJSON_AddItemToArray(details, paths_json(c, d, path));
+    }
+    c->reply = out;
+    return NULL;
+}
+
+/* --- GET /devices --------------------------------------------------------- */
+
+typedef struct filter {
+    int vendor, device;      /* -1: any */
+    unsigned class, cmask;   /* class24 & cmask == class */
+    const char *driver;      /* NULL: any */
+} filter_t;
+
+static vv_err_t *parse_hex_param(vv_call_t *c, const char *name,
+                                 const char *v, size_t len, unsigned *out)
+{
+    char *end;
+    unsigned long x = strtoul(v, &end, 16);
+
+    if (strlen(v) != len || *end || strspn(v, "0123456789abcdefABCDEF") != len) {
+        return vv_err(c->p, VV_E_BAD_REQUEST, "invalid %s filter: %s",
+                      name, vv_err_quote(c->p, v));
+    }
+    *out = (unsigned)x;
+    return NULL;
+}
+
+static vv_err_t *parse_filter(vv_call_t *c, filter_t *f)
+{
+    char *args = c->r->args ? apr_pstrdup(c->p, c->r->args) : NULL, *last;
+    vv_err_t *e = NULL;
+    unsigned v;
+
+    f->vendor = f->device = -1;
+    f->class = f->cmask = 0;
+    f->driver = NULL;
+    for (char *kv = args ? apr_strtok(args, "&", &last) : NULL; kv && !e;
+         kv = apr_strtok(NULL, "&", &last)) {
+        char *val = strchr(kv, '=');
+        size_t n;
+
+        if (!val) {
+            continue;
+        }
+        *val++ = '\0';
+        if (ap_unescape_url(val) != OK || ap_unescape_url(kv) != OK) {
+            return bad(c, "malformed query string");
+        }
+        n = strlen(val);
+        if (!strcmp(kv, "vendor")) {
+            if (!(e = parse_hex_param(c, kv, val, 4, &v))) f->vendor = (int)v;
+        }
+        else if (!strcmp(kv, "device")) {
+            if (!(e = parse_hex_param(c, kv, val, 4, &v))) f->device = (int)v;
+        }
+        else if (!strcmp(kv, "class")) {
+            if (n != 2 && n != 4 && n != 6) {
+                return vv_err(c->p, VV_E_BAD_REQUEST, "invalid class filter: "
+                              "%s (2, 4 or 6 hex digits)",
+                              vv_err_quote(c->p, val));
+            }
+            if (!(e = parse_hex_param(c, kv, val, n, &v))) {
+                f->class = v << (4 * (6 - n));
+                f->cmask = 0xffffffu & ~(0xffffffu >> (4 * n));
+            }
+        }
+        else if (!strcmp(kv, "driver")) {
+            f->driver = val;
+        }
+    }
+    return e;
+}
+
+static int filter_match(const filter_t *f, const vv_devinfo_t *d)
+{
+    return (f->vendor < 0 || (unsigned)f->vendor == d->vendor)
+        && (f->device < 0 || (unsigned)f->device == d->device)
+        && (d->class24 & f->cmask) == f->class
+        && (!f->driver || strcmp(f->driver, d->driver) == 0);
+}
+
+vv_err_t *vv_api_devices(vv_call_t *c)
+{
+    apr_array_header_t *all = NULL;
+    filter_t f;
+    cJSON *out;
+    vv_err_t *e;
+
+    if ((e = parse_filter(c, &f)) || (e = vv_pci_scan(c->p, c->host, &all))) {
+        return e;
+    }
+    out = reply(c, cJSON_CreateArray());
+    for (int i = 0; i < all->nelts; i++) {
+        const vv_devinfo_t *d = APR_ARRAY_IDX(all, i, vv_devinfo_t *);
+        if (filter_match(&f, d)) {
+            cJSON_AddItemToArray(out, info_json(c->p, d));
+        }
+    }
+    return NULL;
+}
+
+/* --- GET /host ------------------------------------------------------------ */
+
+static void problem(cJSON *list, const char *text)
+{
+    cJSON_AddItemToArray(list, cJSON_CreateString(text));
+}
+
+vv_err_t *vv_api_host(vv_call_t *c)
+{
+    const vv_host_t *h = c->host;
+    const char *driver = vv_conf_driver(c->r->server);
+    const vv_allowlist_t *allow = vv_conf_allow(c->r->server);
+    int groups = vv_host_group_count(h);
+    int have_driver = vv_host_has(h->sysfs, apr_pstrcat(c->p,
+                                  "bus/pci/drivers/", driver, NULL));
+    int container = vv_host_has(h->dev, "vfio/vfio");
+    const char *kernel = vv_host_read(c->p, h->proc, "sys/kernel/osrelease");
+    cJSON *out = reply(c, cJSON_CreateObject()), *problems, *helper, *list;
+
+    cJSON_AddBoolToObject(out, "iommu_enabled", groups > 0);
+    cJSON_AddNumberToObject(out, "iommu_group_count", groups);
+    cJSON_AddBoolToObject(out, "vfio_pci_available", have_driver);
+    cJSON_AddBoolToObject(out, "vfio_container", container);
+    cJSON_AddBoolToObject(out, "cdev_supported",
+                          vv_host_has(h->dev, "vfio/devices")
+                          || vv_host_has(h->dev, "iommu"));
+    add_name(out, "kernel", kernel);
+    cJSON_AddStringToObject(out, "driver", driver);
+    cJSON_AddStringToObject(out, "group_policy",
+                            vv_conf_group_policy(c->r->server)
+                            == VV_POLICY_COMPANIONS ? "companions" : "strict");
+    list = cJSON_AddArrayToObject(out, "allowlist");
+    for (int i = 0; allow && i < allow->items->nelts; i++) {
+        const vv_pattern_t *pat = &APR_ARRAY_IDX(allow->items, i,
+                                                 vv_pattern_t);
+        cJSON_AddItemToArray(list, cJSON_CreateString(pat->device < 0
+            ? apr_psprintf(c->p, "%04x:*", pat->vendor)
+            : apr_psprintf(c->p, "%04x:%04x", pat->vendor,
+                           (unsigned)pat->device)));
+    }
+    helper = cJSON_AddObjectToObject(out, "helper");
+    cJSON_AddFalseToObject(helper, "running");
+    cJSON_AddNullToObject(helper, "pid");
+    problems = cJSON_AddArrayToObject(out, "problems");
+    if (groups == 0) {
+        problem(problems, "IOMMU not enabled on this system: enable VT-d "
+                "(Intel) or AMD-Vi (AMD) in the firmware, add intel_iommu=on "
+                "iommu=pt (or amd_iommu=on iommu=pt) to the kernel command "
+                "line, reboot, and check dmesg | grep -i iommu");
+    }
+    if (!have_driver) {
+        problem(problems, apr_psprintf(c->p, "driver %s is not loaded: run "
+                "modprobe %s (list it in /etc/modules to load it at boot)",
+                driver, driver));
+    }
+    if (!container) {
+        problem(problems, apr_psprintf(c->p, "%s/vfio/vfio does not exist: "
+                "load the vfio modules (modprobe vfio-pci)", h->dev));
+    }
+    if (!allow) {
+        problem(problems, "no device allowlist: bind refuses every device "
+                "until VolantVfioAllow names the vendor:device IDs it may "
+                "take");
+    }
+    problem(problems, "privileged helper not running: bind and unbind are "
+            "unavailable");
+    return NULL;
+}

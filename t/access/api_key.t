@@ -1,0 +1,62 @@
+# The API key: accepted in the three headers Volant clients use, never in the
+# query string; 401 JSON otherwise; composing with Require ip as an authz
+# provider does.
+use strict;
+use warnings FATAL => 'all';
+use lib 't/lib';
+
+use Apache::Test qw(plan ok);
+use Apache::TestRequest ();
+use Apache::TestUtil qw(t_cmp);
+use VVTest;
+
+plan tests => 24;
+
+my $key = 'test-key-0123456789abcdef';
+my $path = api('/devices/info');
+my $body = { pci_address => '0000:01:00.0' };
+
+sub try { my ($vhost, @h) = @_;
+          Apache::TestRequest::module($vhost);
+          return post_json($path, $body, @h) }
+
+for my $vhost (qw(vv_key vv_key_only)) {
+    my ($code, $b, $res) = try($vhost);
+    ok t_cmp($code, 401, "$vhost: no key is a 401");
+    ok t_cmp($b, { error => 'invalid api key' }, "$vhost: Volant's message, as JSON");
+    ok t_cmp($res->header('WWW-Authenticate'), qr/^Bearer /, "$vhost: with a challenge");
+    ($code) = try($vhost, 'X-API-Key' => 'wrong');
+    ok t_cmp($code, 401, "$vhost: a wrong key is a 401");
+    ($code) = try($vhost, 'X-API-Key' => $key);
+    ok t_cmp($code, 200, "$vhost: X-API-Key");
+    ($code) = try($vhost, 'X-Volant-API-Key' => $key);
+    ok t_cmp($code, 200, "$vhost: X-Volant-API-Key");
+    ($code) = try($vhost, 'Authorization' => "Bearer $key");
+    ok t_cmp($code, 200, "$vhost: Authorization: Bearer");
+    ($code) = try($vhost, 'X-API-Key' => "${key}x");
+    ok t_cmp($code, 401, "$vhost: the key with a suffix is wrong");
+}
+
+Apache::TestRequest::module('vv_key');
+my ($code) = post_json(api("/devices/info?api_key=$key"), $body);
+ok t_cmp($code, 401, 'a key in the query string is not accepted');
+my (undef, undef, $res) = request_raw('GET', api("/host?api_key=$key"));
+ok t_cmp($res->code, 401, 'nor on a GET');
+
+($code) = try('vv_keyfile', 'X-API-Key' => 'file-key-0123456789abcdef');
+ok t_cmp($code, 200, 'VolantVfioApiKeyFile: the key from the file');
+($code) = try('vv_keyfile', 'X-API-Key' => $key);
+ok t_cmp($code, 401, 'VolantVfioApiKeyFile: another key is wrong');
+
+($code) = try('vv_key_ip', 'X-API-Key' => $key);
+ok t_cmp($code, 200, 'RequireAll ip (allowed) + key: granted with the key');
+($code) = try('vv_key_ip');
+ok t_cmp($code, 401, 'RequireAll ip (allowed) + key: 401 without it');
+
+($code) = try('default');
+ok t_cmp($code, 200, 'no key configured: open');
+
+# The module never logs the key (the access log records URLs as clients
+# sent them, the query-string attempt above included).
+my $log = do { local (@ARGV, $/) = 't/logs/error_log'; <> // '' };
+ok t_cmp(index($log, $key), -1, 'the key appears nowhere in the error log');

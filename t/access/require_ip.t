@@ -1,0 +1,50 @@
+# Require ip denials are 403 JSON "access denied", whatever the key; the
+# key provider composes in RequireAll and RequireAny.
+use strict;
+use warnings FATAL => 'all';
+use lib 't/lib';
+
+use Apache::Test qw(plan ok);
+use Apache::TestRequest ();
+use Apache::TestUtil qw(t_cmp);
+use VVTest;
+
+plan tests => 11;
+
+my $key = 'test-key-0123456789abcdef';
+my $path = api('/devices/info');
+my $body = { pci_address => '0000:01:00.0' };
+
+sub try { my ($vhost, @h) = @_;
+          Apache::TestRequest::module($vhost);
+          return post_json($path, $body, @h) }
+
+my ($code, $b, $res) = try('vv_ip_denied');
+ok t_cmp($code, 403, 'a client outside Require ip: 403');
+ok t_cmp($b, { error => 'access denied' }, 'as JSON');
+ok t_cmp($res->header('Content-Type'), qr{^application/json}, 'not an HTML page');
+($code, $b, $res) = get_json('/openapi');
+ok t_cmp([$code, $b->{error}], [403, 'access denied'], '/openapi too');
+
+($code, $b) = try('vv_key_ip_denied', 'X-API-Key' => $key);
+ok t_cmp([$code, $b->{error}], [403, 'access denied'],
+         'RequireAll key + ip (denied): the right key does not get in');
+($code, $b) = try('vv_key_ip_denied');
+ok t_cmp([$code, $b->{error}], [403, 'access denied'],
+         'RequireAll key + ip (denied): no key is a 403, not a 401');
+($code, $b) = try('vv_key_ip_denied', 'X-API-Key' => 'wrong');
+ok t_cmp($code, 403, 'RequireAll key + ip (denied): a wrong key too');
+
+($code) = try('vv_key_or_ip', 'X-API-Key' => $key);
+ok t_cmp($code, 200, 'RequireAny ip (denied) or key: the key gets in');
+($code, $b) = try('vv_key_or_ip');
+ok t_cmp([$code, $b->{error}], [401, 'invalid api key'],
+         'RequireAny ip (denied) or key: without it, 401');
+
+($code) = try('vv_ip_denied');
+Apache::TestRequest::module('default');
+($code) = post_json($path, $body);
+ok t_cmp($code, 200, 'the default host lets loopback in');
+my $log = do { local (@ARGV, $/) = 't/logs/error_log'; <> // '' };
+ok t_cmp(scalar($log =~ /AH01630: client denied by server configuration/), 1,
+         'httpd logged its own denial');
