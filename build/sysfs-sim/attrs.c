@@ -86,6 +86,13 @@ static void config(const struct device *d, struct strbuf *out, uid_t uid)
 	sb_add(out, c, uid == 0 ? 256 : 64);
 }
 
+/* No interrupts are modelled; nvidia's information file shows the same. */
+int device_irq(const struct device *d)
+{
+	(void)d;
+	return 0;
+}
+
 static int dev_show(struct node *n, struct device *d, struct strbuf *out, uid_t uid)
 {
 	int epoch, r;
@@ -97,7 +104,7 @@ static int dev_show(struct node *n, struct device *d, struct strbuf *out, uid_t 
 	case DA_SUBDEVICE: sb_printf(out, "0x%04x\n", d->subdevice); break;
 	case DA_CLASS: sb_printf(out, "0x%06x\n", d->class); break;
 	case DA_REVISION: sb_printf(out, "0x%02x\n", d->revision); break;
-	case DA_IRQ: sb_add(out, "0\n", 2); break;
+	case DA_IRQ: sb_printf(out, "%d\n", device_irq(d)); break;
 	case DA_RESOURCE:	/* 13 lines, 17 for bridges (resource_show) */
 		for (int i = 0; i < (d->header_type == 1 ? 17 : 13); i++)
 			sb_printf(out, "0x%016x 0x%016x 0x%016x\n", 0, 0, 0);
@@ -174,6 +181,7 @@ int attr_show(struct node *n, struct strbuf *out, uid_t uid)
 		case PR_IF_INET6: proc_if_inet6(out); break;
 		case PR_MOUNTINFO: proc_mountinfo(out, 0); break;
 		case PR_MOUNTS: proc_mountinfo(out, 1); break;
+		case PR_NV_INFO: proc_nvidia_info(n->obj, out); break;
 		}
 		return 0;
 	case K_SIM:

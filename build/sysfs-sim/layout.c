@@ -12,7 +12,7 @@
 static struct {
 	struct node *sys, *devices, *virt_block, *bus_pci, *bus_devices, *drivers,
 		*groups, *class_net, *class_block, *class_nvme, *sys_block,
-		*dev, *dev_vfio, *dev_vfio_devices, *proc;
+		*dev, *dev_vfio, *dev_vfio_devices, *proc, *nv_gpus;
 	int building;
 } L;
 
@@ -85,6 +85,24 @@ static void build_sys(void)
 	link_to(L.class_net, "lo", lo);
 }
 
+/* proc/driver/nvidia is there while the module is loaded: for the whole
+ * host when any device has an nvidia hint, even with every GPU unbound.
+ * gpus/ADDR comes and goes with each GPU's hints. */
+static void build_proc_nvidia(void)
+{
+	int any = 0;
+
+	for (int i = 0; i < S.h->ndevs; i++)
+		any |= S.h->devs[i]->nv.present;
+	if (!any)
+		return;
+	struct node *nv = node_dirs(L.proc, "driver/nvidia");
+	const_file(nv, "version", 0444, K_CONST,
+		   "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.183.01  Sun May 12 "
+		   "19:39:15 UTC 2024\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n");
+	L.nv_gpus = node_dir(nv, "gpus");
+}
+
 static void build_dev_proc_sim(void)
 {
 	struct host *h = S.h;
@@ -107,6 +125,7 @@ static void build_dev_proc_sim(void)
 	node_file(self, "mounts", 0444, K_PROC, PR_MOUNTS, NULL);
 	node_link(L.proc, "mounts", "self/mounts");
 	const_file(node_dirs(L.proc, "sys/kernel"), "osrelease", 0444, K_CONST, "%s\n", h->kernel);
+	build_proc_nvidia();
 	if (!S.static_mode) {
 		struct node *sim = node_dir(root, "sim");
 		node_file(sim, "control", 0200, K_SIM, SA_CONTROL, NULL);
@@ -387,12 +406,40 @@ static void remove_blockdev(const struct blockdev *b)
 		remove_blockdev(&b->parts[i]);
 }
 
+/* The virtio device virtio-pci registers below its PCI function; its
+ * driver (virtio_net) and bus are not modelled. Only network interfaces sit
+ * below it, so it is a VIRTIO_ID_NET device; virtio-pci gives it the
+ * function's subsystem vendor. */
+static struct node *virtio_dir(struct device *d, const char *name, long long vis)
+{
+	/* VIRTIO_NET_F_CSUM..MAC, GUEST/HOST offloads, MRG_RXBUF..CTRL_VLAN,
+	 * GUEST_ANNOUNCE, RING_INDIRECT_DESC, RING_EVENT_IDX, VERSION_1 */
+	static const unsigned long long features = 0x1302fffafull;
+	struct node *vd = node_child(d->dir, name);
+	char bits[65];
+
+	if (vd)
+		return vd;
+	vd = node_dir(d->dir, name);
+	vd->visible_at = vis;
+	for (int i = 0; i < 64; i++)	/* features_show(): one character per bit */
+		bits[i] = features >> i & 1 ? '1' : '0';
+	bits[64] = '\0';
+	const_file(vd, "device", 0444, K_CONST, "0x%04x\n", 1);
+	const_file(vd, "vendor", 0444, K_CONST, "0x%04x\n", d->subvendor);
+	const_file(vd, "features", 0444, K_CONST, "%s\n", bits);
+	const_file(vd, "status", 0444, K_CONST, "0x%08x\n", 0xf);
+	const_file(vd, "modalias", 0444, K_CONST, "virtio:d%08Xv%08X\n", 1, d->subvendor);
+	return vd;
+}
+
 static void build_net(struct device *d, struct netif *ni, long long vis)
 {
 	static const struct { const char *name; int attr; } attrs[] = {
 		{"operstate", NA_OPERSTATE}, {"flags", NA_FLAGS}, {"address", NA_ADDRESS},
 		{"ifindex", NA_IFINDEX}, {"mtu", NA_MTU}, {"carrier", NA_CARRIER}, {"type", NA_TYPE}};
-	struct node *nd = node_dir(node_dir(d->dir, "net"), ni->name);
+	struct node *at = ni->under ? virtio_dir(d, ni->under, vis) : d->dir;
+	struct node *nd = node_dir(node_dir(at, "net"), ni->name);
 
 	nd->visible_at = vis;
 	for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
@@ -406,10 +453,15 @@ static void nvidia_node(struct device *d, int add)
 
 	snprintf(name, sizeof name, "nvidia%d", d->nv.minor);
 	snprintf(path, sizeof path, "/dev/%s", name);
-	if (add)
+	if (add) {
 		node_file(L.dev, name, 0666, K_DEVNODE, 0, d)->visible_at = d->bind_visible_at;
-	else
+		struct node *gd = node_dir(L.nv_gpus, d->addr);
+		gd->visible_at = d->bind_visible_at;
+		node_file(gd, "information", 0444, K_PROC, PR_NV_INFO, d);
+	} else {
 		node_remove_child(L.dev, name);
+		node_remove_child(L.nv_gpus, d->addr);
+	}
 	if (d->nv.pid)
 		layout_proc_fd(d->nv.pid, d->nv.comm, 3 + d->nv.minor, path, add);
 }
@@ -443,6 +495,9 @@ static void remove_hints(struct device *d)
 		node_remove_child(L.class_nvme, d->nvme_ctrl);
 	if (d->nv.present)
 		nvidia_node(d, 0);
+	for (int i = 0; i < d->nnets; i++)
+		if (d->nets[i].under)
+			node_remove_child(d->dir, d->nets[i].under);
 	node_remove_child(d->dir, "net");
 	node_remove_child(d->dir, "nvme");
 	d->built_hints = 0;

@@ -1,7 +1,8 @@
-/* /proc files generated from the net and block hints, in the kernel's text
- * formats (fib_route_seq_show, ipv6_route_native_seq_show, if6_seq_show,
- * show_mountinfo, show_vfsmnt). Only devices whose hints are live count:
- * an interface that is gone has no routes, a disk that is gone no mounts. */
+/* /proc files generated from the net, block and nvidia hints, in the
+ * kernel's text formats (fib_route_seq_show, ipv6_route_native_seq_show,
+ * if6_seq_show, show_mountinfo, show_vfsmnt) and nvidia's. Only devices whose
+ * hints are live count: an interface that is gone has no routes, a disk that
+ * is gone no mounts. */
 #include "sim.h"
 
 #include <stdio.h>
@@ -176,4 +177,53 @@ void proc_mountinfo(struct strbuf *out, int mounts)
 	for (int i = 0; i < n; i++)
 		if (i != root)
 			mount_line(out, &m[i], id++, 21, mounts);
+}
+
+/* ---- nvidia ------------------------------------------------------------ */
+/* What rm_get_device_name() answers for a few boards; the driver's own name
+ * for a GPU it does not know is "NVIDIA Graphics Device". */
+static const char *nvidia_model(const struct device *d)
+{
+	static const struct { unsigned device; const char *name; } names[] = {
+		{0x1e84, "NVIDIA GeForce RTX 2070 SUPER"}, {0x1eb8, "Tesla T4"},
+		{0x20b0, "NVIDIA A100-SXM4-40GB"}, {0x2204, "NVIDIA GeForce RTX 3090"},
+		{0x2230, "NVIDIA RTX A6000"}, {0x2684, "NVIDIA GeForce RTX 4090"},
+	};
+
+	if (d->nv.model)
+		return d->nv.model;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (names[i].device == d->device)
+			return names[i].name;
+	return "NVIDIA Graphics Device";
+}
+
+/* FNV-1a of the address: the same UUID for the same slot on every run. */
+static unsigned long long addr_hash(const char *addr, unsigned long long seed)
+{
+	unsigned long long h = 1469598103934665603ull ^ seed;
+	for (; *addr; addr++)
+		h = (h ^ (unsigned char)*addr) * 1099511628211ull;
+	return h;
+}
+
+/* nv_procfs_read_gpu_info(): labels, tabs and spaces as the driver prints
+ * them, so a parser written against a real host reads this one. The VBIOS
+ * is what the driver shows when it cannot read it; the DMA mask is the
+ * 47 bits the driver sets on Turing and later GPUs. */
+void proc_nvidia_info(const struct device *d, struct strbuf *out)
+{
+	unsigned long long a = addr_hash(d->addr, 0), b = addr_hash(d->addr, 0x9e3779b97f4a7c15ull);
+
+	sb_printf(out, "Model: \t\t %s\n", nvidia_model(d));
+	sb_printf(out, "IRQ:   \t\t %d\n", device_irq(d));
+	sb_printf(out, "GPU UUID: \t GPU-%08llx-%04llx-%04llx-%04llx-%012llx\n", a >> 32,
+		  (a >> 16) & 0xffff, a & 0xffff, b >> 48, b & 0xffffffffffffull);
+	sb_printf(out, "Video BIOS: \t ??.??.??.??.??\n");
+	sb_printf(out, "Bus Type: \t PCIe\n");
+	sb_printf(out, "DMA Size: \t 47 bits\n");
+	sb_printf(out, "DMA Mask: \t 0x7fffffffffff\n");
+	sb_printf(out, "Bus Location: \t %s\n", d->addr);
+	sb_printf(out, "Device Minor: \t %u\n", (unsigned)d->nv.minor);
+	sb_printf(out, "GPU Excluded:\t No\n");
 }

@@ -48,6 +48,7 @@ struct route { int v6, plen, has_gw; unsigned char dst[16], gw[16]; };
 struct ifaddr { int v6, plen; unsigned char a[16]; };
 struct netif {
 	char *name, *mac; int up, mtu, ifindex;
+	char *under;		/* "virtioN": the interface sits in DEV/virtioN/net/ */
 	struct route *routes; int nroutes;
 	struct ifaddr *addrs; int naddrs;
 };
@@ -58,7 +59,7 @@ struct blockdev {
 	char **holders; int nholders;
 	struct blockdev *parts; int nparts;
 };
-struct nvhint { int present, minor, pid; char *comm; };
+struct nvhint { int present, minor, pid; char *comm, *model; };
 
 struct faults {
 	int unbind_hang;	/* unbind blocks until "release ADDR" */
@@ -156,7 +157,7 @@ enum { DRA_BIND, DRA_UNBIND, DRA_NEW_ID, DRA_REMOVE_ID };
 enum { BA_PROBE, BA_AUTOPROBE, BA_RESCAN };
 enum { NA_OPERSTATE, NA_FLAGS, NA_ADDRESS, NA_IFINDEX, NA_MTU, NA_CARRIER, NA_TYPE };
 enum { BK_DEV, BK_SIZE, BK_PARTITION, BK_START, BK_RO, BK_REMOVABLE };
-enum { PR_ROUTE, PR_IPV6_ROUTE, PR_IF_INET6, PR_MOUNTINFO, PR_MOUNTS };
+enum { PR_ROUTE, PR_IPV6_ROUTE, PR_IF_INET6, PR_MOUNTINFO, PR_MOUNTS, PR_NV_INFO };
 enum { SA_CONTROL, SA_STATE, SA_LOG, SA_LAST_ERROR };
 
 struct node {
@@ -198,6 +199,7 @@ void layout_proc_fd(int pid, const char *comm, int fd, const char *target, int a
 /* attrs.c: attribute contents and what writes to them do */
 int attr_show(struct node *n, struct strbuf *out, uid_t uid);
 int attr_store(struct node *n, const char *buf, size_t len);
+int device_irq(const struct device *d);
 
 /* kernel.c: the driver core and PCI semantics */
 int driver_match(const struct driver *D, const struct device *d);
@@ -237,6 +239,7 @@ void proc_route(struct strbuf *out);
 void proc_ipv6_route(struct strbuf *out);
 void proc_if_inet6(struct strbuf *out);
 void proc_mountinfo(struct strbuf *out, int mounts_format);
+void proc_nvidia_info(const struct device *d, struct strbuf *out);
 
 /* fuseio.c */
 int fuseio_install(void *session);

@@ -332,19 +332,33 @@ static int parse_route(const char *s, struct route *r)
 	return parse_prefix(dst, r->dst, &r->v6, &r->plen);
 }
 
+/* "virtioN": the virtio device virtio-pci puts between the PCI function and
+ * its interface, numbered host-wide like the kernel's virtio index. */
+static int valid_virtio_name(const char *s)
+{
+	char *end;
+	if (strncmp(s, "virtio", 6) || !isdigit((unsigned char)s[6]) || (s[6] == '0' && s[7]))
+		return 0;
+	return strtol(s + 6, &end, 10) <= 65535 && !*end;
+}
+
 static int parse_net(struct ctx *c, const cJSON *o, struct netif *ni)
 {
 	static const char *const keys[] = {"name", "up", "routes", "addresses", "mac", "mtu",
-					   "comment", NULL};
+					   "under", "comment", NULL};
 	char **strs;
 	int n;
 
 	if (check_keys(c, o, keys) < 0 || get_str(c, o, "name", &ni->name, 1) < 0 ||
 	    get_bool(c, o, "up", &ni->up, 0) < 0 || get_str(c, o, "mac", &ni->mac, 0) < 0 ||
-	    get_int(c, o, "mtu", &ni->mtu, 1500, 68, 65536, NULL) < 0)
+	    get_int(c, o, "mtu", &ni->mtu, 1500, 68, 65536, NULL) < 0 ||
+	    get_str(c, o, "under", &ni->under, 0) < 0)
 		return -1;
 	if (!valid_name(ni->name, 15) || strchr(ni->name, ':'))
 		return fail(c, "bad interface name \"%s\"", ni->name);
+	if (ni->under && !valid_virtio_name(ni->under))
+		return fail(c, "bad \"under\" \"%s\" (want virtioN, the virtio device of a "
+			    "virtio-pci function)", ni->under);
 	if (ni->mac) {
 		unsigned m[6];
 		char extra;
@@ -413,13 +427,16 @@ static int parse_block(struct ctx *c, const cJSON *o, struct blockdev *b, int pa
 
 static int parse_nvidia(struct ctx *c, const cJSON *o, struct nvhint *nv)
 {
-	static const char *const keys[] = {"minor", "open_by", "comment", NULL};
+	static const char *const keys[] = {"minor", "model", "open_by", "comment", NULL};
 	static const char *const okeys[] = {"pid", "comm", NULL};
 	const cJSON *ob = cJSON_GetObjectItemCaseSensitive(o, "open_by");
 
 	nv->present = 1;
-	if (check_keys(c, o, keys) < 0 || get_int(c, o, "minor", &nv->minor, 0, 0, 254, NULL) < 0)
+	if (check_keys(c, o, keys) < 0 || get_int(c, o, "minor", &nv->minor, 0, 0, 254, NULL) < 0 ||
+	    get_str(c, o, "model", &nv->model, 0) < 0)
 		return -1;
+	if (nv->model && (!*nv->model || strlen(nv->model) > 95 || strpbrk(nv->model, "\n\t")))
+		return fail(c, "\"model\" must be 1-95 characters without newline or tab");
 	if (!ob || cJSON_IsNull(ob))
 		return 0;
 	if (check_keys(c, ob, okeys) < 0 || get_int(c, ob, "pid", &nv->pid, 0, 2, 4194304, NULL) < 0 ||
@@ -579,7 +596,21 @@ static int resolve_driver(struct ctx *c, struct device *d, const struct devrefs 
 	return 0;
 }
 
-/* Names the kernel keeps unique host-wide: interfaces, disks, nvidia minors. */
+/* A virtioN belongs to one PCI function (several interfaces of that
+ * function may name it). */
+static int check_unique_under(struct ctx *c, const struct device *d, const char *under)
+{
+	for (int i = 0; under && i < c->h->ndevs; i++) {
+		const struct device *o = c->h->devs[i];
+		for (int j = 0; o != d && j < o->nnets; j++)
+			if (o->nets[j].under && strcmp(o->nets[j].under, under) == 0)
+				return fail(c, "\"under\" \"%s\" is also under %s", under, o->addr);
+	}
+	return 0;
+}
+
+/* Names the kernel keeps unique host-wide: interfaces, disks, nvidia minors,
+ * virtio devices. */
 static int check_unique_names(struct ctx *c)
 {
 	struct host *h = c->h;
@@ -604,6 +635,8 @@ static int check_unique_names(struct ctx *c)
 		for (int j = 0; j < i && d->nv.present; j++)
 			if (h->devs[j]->nv.present && h->devs[j]->nv.minor == d->nv.minor && !rc)
 				rc = fail(c, "nvidia minor %d used twice", d->nv.minor);
+		for (int j = 0; j < d->nnets && !rc; j++)
+			rc = check_unique_under(c, d, d->nets[j].under);
 	}
 	free(seen);
 	return rc;
@@ -800,6 +833,7 @@ static void device_free(struct device *d)
 	for (int i = 0; i < d->nnets; i++) {
 		free(d->nets[i].name);
 		free(d->nets[i].mac);
+		free(d->nets[i].under);
 		free(d->nets[i].routes);
 		free(d->nets[i].addrs);
 	}
@@ -808,6 +842,7 @@ static void device_free(struct device *d)
 		block_free(&d->blocks[i]);
 	free(d->blocks);
 	free(d->nv.comm);
+	free(d->nv.model);
 	free(d->nvme_ctrl);
 	free(d->init_override);
 	free(d->override);

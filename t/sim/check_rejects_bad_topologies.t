@@ -41,6 +41,15 @@ my @cases = (
     ['bad route', sub { $_[0]{devices}[2]{net} = [{name => 'eth0', routes => ['10.0.0.0']}] }, qr/bad route "10\.0\.0\.0"/],
     ['duplicate interface', sub { $_[0]{devices}[3]{net} = $_[0]{devices}[2]{net} = [{name => 'eth0'}] }, qr/name "eth0" used twice/],
     ['duplicate nvidia minor', sub { $_[0]{devices}[5]{nvidia}{minor} = 0 }, qr/nvidia minor 0 used twice/],
+    ['under that is no virtio device', sub { $_[0]{devices}[2]{net} = [{name => 'eth0', under => 'net'}] }, qr/devices\[2\] 0000:01:00\.0: bad "under" "net" \(want virtioN/],
+    ['under with a leading zero', sub { $_[0]{devices}[2]{net} = [{name => 'eth0', under => 'virtio01'}] }, qr/bad "under" "virtio01"/],
+    ['under of the wrong type', sub { $_[0]{devices}[2]{net} = [{name => 'eth0', under => 1}] }, qr/"under" must be a string/],
+    ['one virtio device under two functions', sub {
+        $_[0]{devices}[2]{net} = [{name => 'eth0', under => 'virtio0'}];
+        $_[0]{devices}[3]{net} = [{name => 'eth1', under => 'virtio0'}];
+    }, qr/"under" "virtio0" is also under 0000:01:00\.[01]/],
+    ['empty nvidia model', sub { $_[0]{devices}[2]{nvidia}{model} = '' }, qr/devices\[2\] 0000:01:00\.0: "model" must be 1-95 characters/],
+    ['nvidia model with a newline', sub { $_[0]{devices}[2]{nvidia}{model} = "A\nDevice Minor: 9" }, qr/"model" must be 1-95 characters without newline/],
     ['bad driver id', sub { $_[0]{drivers}[1]{ids} = ['10de-2204'] }, qr/drivers\[1\] nvidia: bad id "10de-2204"/],
     ['VF of a driverless PF', sub {
         push @{$_[0]{devices}}, {address => '0000:00:1f.0', vendor => '8086', device => '1572', class => '020000', driver => undef},

@@ -37,7 +37,8 @@ subtest 'proc/net: routes of up interfaces only, kernel formats' => sub {
     is(length $route[0], 127, 'lines padded to 127 characters');
     like($route[1], qr/^eno1\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0 *$/, 'default via 10.0.0.1');
     like($route[2], qr/^eno1\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t/, '10.0.0.0/24');
-    is(scalar @route, 3, 'eno2 (down) has none');
+    like($route[3], qr/^ens5\t0032A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t/, 'the virtio NIC: 192.168.50.0/24');
+    is(scalar @route, 4, 'eno2 (down) has none');
     my $v6 = rd('proc/net/ipv6_route');
     like($v6, qr/^fd000000000000000000000000000000 40 0{32} 00 0{32} 00000100 00000001 00000000 00000001     eno1$/m);
     like($v6, qr/^0{32} 00 0{32} 00 fd000000000000000000000000000001 00000400 00000001 00000000 00000003     eno1$/m);

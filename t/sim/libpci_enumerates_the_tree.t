@@ -23,7 +23,8 @@ sub scan {
 
 sim_start('mixed-host');
 my $fuse = scan($M);
-is(scalar keys %$fuse, 33, 'all 33 devices');
+is(scalar keys %$fuse, 34, 'all 34 devices');
+is($fuse->{'0000:00:07.0'}, '1af4:1041 0200 -1 26 virtio-pci 00', 'virtio NIC');
 is($fuse->{'0000:01:00.0'}, '10de:2204 0300 0 2 nvidia 80', 'GPU: ids, class, node, group, driver, header');
 is($fuse->{'0000:00:14.2'}, '8086:a1b1 1180 -1 23 - 00', 'driverless, unknown node');
 is($fuse->{'10000:e0:00.0'}, '8086:f1a8 0108 -1 - nvme 00', 'VMD domain, no group');
