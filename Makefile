@@ -11,13 +11,14 @@ SO        := $(MOD)/.libs/mod_volant_vfio.so
 
 CORE_SRC  := $(wildcard $(MOD)/core/*.c)
 GLUE_SRC  := $(MOD)/mod_volant_vfio.c $(MOD)/vv_config.c $(MOD)/vv_http.c \
-             $(MOD)/vv_api.c $(MOD)/vv_authz.c $(MOD)/vv_openapi_doc.c
+             $(MOD)/vv_api.c $(MOD)/vv_authz.c $(MOD)/vv_helper.c \
+             $(MOD)/vv_openapi_doc.c
 HEADERS   := $(wildcard $(MOD)/*.h $(MOD)/core/*.h)
 APR_CFLAGS := $(shell pkg-config --cflags apr-1 2>/dev/null)
 APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
-.PHONY: all deps module run test test-deps test-unit test-api test-realsys \
-        test-sim clean
+.PHONY: all deps module run test test-deps test-unit test-api test-bind \
+        test-realsys test-sim clean
 
 all: module
 
@@ -53,7 +54,7 @@ run: module
 
 # ---- make test ------------------------------------------------------------
 
-test: test-deps module test-unit test-sim test-api test-realsys
+test: test-deps module test-unit test-sim test-api test-bind test-realsys
 
 test-deps:
 	@build/install-deps build test
@@ -71,10 +72,15 @@ test-unit: $(UNIT_TESTS)
 test-sim:
 	t/sim/run
 
-# The Apache-Test suite runs as root with workers dropping to nobody.  It
-# runs twice: against a simulator tree, then read-only against this host.
+# The Apache-Test suite runs as root with workers dropping to nobody, in
+# three settings: a static simulator tree (the read API), a live simulator
+# mount (bind and unbind), and this host's /sys, read-only.
 test-api: module
 	t/run-apache-test
+
+# bind and unbind against a live simulator mount, through the helper.
+test-bind: module
+	VV_SIM=1 t/run-apache-test t/bind
 
 test-realsys: module
 	VV_REAL_SYS=1 t/run-apache-test t/realsys

@@ -5,6 +5,7 @@
 #include "vv_api.h"
 #include "vv_authz.h"
 #include "vv_config.h"
+#include "vv_helper.h"
 #include "vv_http.h"
 #include "vv_openapi.h"
 #include "core/vv_pci.h"
@@ -14,18 +15,21 @@
 
 typedef struct vv_route {
     const char *path;
-    int method; /* M_GET (HEAD included) or M_POST */
+    int method;       /* M_GET (HEAD included) or M_POST */
     vv_endpoint_fn *fn;
+    int op_shape;     /* errors as {"success": false, ...}, like Volant */
 } vv_route_t;
 
 static const vv_route_t routes[] = {
-    { "/api/v1/vfio/devices/info", M_POST, vv_api_info },
-    { "/api/v1/vfio/devices/validate", M_POST, vv_api_validate },
-    { "/api/v1/vfio/devices/iommu-groups", M_POST, vv_api_iommu_groups },
-    { "/api/v1/vfio/devices/group-paths", M_POST, vv_api_group_paths },
-    { "/api/v1/vfio/devices", M_GET, vv_api_devices },
-    { "/api/v1/vfio/host", M_GET, vv_api_host },
-    { "/openapi", M_GET, NULL }, /* served as embedded text */
+    { "/api/v1/vfio/devices/info", M_POST, vv_api_info, 0 },
+    { "/api/v1/vfio/devices/validate", M_POST, vv_api_validate, 0 },
+    { "/api/v1/vfio/devices/iommu-groups", M_POST, vv_api_iommu_groups, 0 },
+    { "/api/v1/vfio/devices/bind", M_POST, vv_api_bind, 1 },
+    { "/api/v1/vfio/devices/unbind", M_POST, vv_api_unbind, 1 },
+    { "/api/v1/vfio/devices/group-paths", M_POST, vv_api_group_paths, 0 },
+    { "/api/v1/vfio/devices", M_GET, vv_api_devices, 0 },
+    { "/api/v1/vfio/host", M_GET, vv_api_host, 0 },
+    { "/openapi", M_GET, NULL, 0 }, /* served as embedded text */
 };
 
 static const vv_route_t *find_route(const char *uri)
@@ -78,7 +82,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     /* Once, in the parent: the children inherit the loaded database. */
     vv_pci_names_load(pconf, NULL);
-    return OK;
+    return vv_helper_init(pconf, s);
 }
 
 /* Our locations have no files behind them: skip the filesystem walk, so a
@@ -121,7 +125,14 @@ static int dispatch(request_rec *r, const vv_route_t *route)
 
     if (route->method == M_POST
         && (e = vv_http_read_json(r, &call.req, &pass))) {
-        return pass != OK ? pass : vv_http_send_error(r, e);
+        if (pass != OK) {
+            return pass;
+        }
+        if (route->op_shape) {
+            call.reply = vv_json_own(r->pool, vv_api_op_failure(e->msg));
+            return vv_http_send(r, vv_http_status(e->kind), call.reply);
+        }
+        return vv_http_send_error(r, e);
     }
     if ((e = route->fn(&call))) {
         if (call.reply) {

@@ -1,5 +1,6 @@
 #include "vv_api.h"
 #include "vv_config.h"
+#include "vv_helper.h"
 #include "vv_http.h"
 #include "core/vv_allow.h"
 #include "core/vv_device.h"
@@ -454,6 +455,61 @@ vv_err_t *vv_api_group_paths(vv_call_t *c)
     return NULL;
 }
 
+/* --- POST /devices/bind and /devices/unbind -------------------------------- */
+
+cJSON *vv_api_op_failure(const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddFalseToObject(o, "success");
+    cJSON_AddStringToObject(o, "message", msg);
+    cJSON_AddStringToObject(o, "error", msg);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "errors"),
+                         cJSON_CreateString(msg));
+    return o;
+}
+
+/* The worker checks what it can without privilege, then the helper decides
+ * (re-checking everything) and builds the reply. */
+static vv_err_t *operate(vv_call_t *c, const char *op)
+{
+    apr_array_header_t *addrs, *canon;
+    cJSON *body;
+    vv_err_t *e;
+    int kind;
+
+    if ((e = parsed_addresses(c, &addrs))) {
+        reply(c, vv_api_op_failure(e->msg));
+        return e;
+    }
+    canon = apr_array_make(c->p, addrs->nelts, sizeof(const char *));
+    for (int i = 0; i < addrs->nelts; i++) {
+        APR_ARRAY_PUSH(canon, const char *) =
+            APR_ARRAY_IDX(addrs, i, vv_addr_t).text;
+    }
+    if ((e = vv_helper_call(c->r, op, canon, &kind, &body))) {
+        reply(c, vv_api_op_failure(e->msg));
+        return e;
+    }
+    reply(c, body);
+    if (kind) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "message");
+        return vv_err(c->p, (vv_kind_t)kind, "%s",
+                      cJSON_IsString(m) ? m->valuestring : "failed");
+    }
+    return NULL;
+}
+
+vv_err_t *vv_api_bind(vv_call_t *c)
+{
+    return operate(c, "bind");
+}
+
+vv_err_t *vv_api_unbind(vv_call_t *c)
+{
+    return operate(c, "unbind");
+}
+
 /* --- GET /devices --------------------------------------------------------- */
 
 typedef struct filter {
@@ -568,6 +624,9 @@ vv_err_t *vv_api_host(vv_call_t *c)
     int container = vv_host_has(h->dev, "vfio/vfio");
     const char *kernel = vv_host_read(c->p, h->proc, "sys/kernel/osrelease");
     cJSON *out = reply(c, cJSON_CreateObject()), *problems, *helper, *list;
+    cJSON *status = NULL;
+    const cJSON *pid;
+    int running, kind;
 
     cJSON_AddBoolToObject(out, "iommu_enabled", groups > 0);
     cJSON_AddNumberToObject(out, "iommu_group_count", groups);
@@ -591,8 +650,16 @@ vv_err_t *vv_api_host(vv_call_t *c)
                            (unsigned)pat->device)));
     }
     helper = cJSON_AddObjectToObject(out, "helper");
-    cJSON_AddFalseToObject(helper, "running");
-    cJSON_AddNullToObject(helper, "pid");
+    running = !vv_helper_call(c->r, "status", NULL, &kind, &status);
+    status = vv_json_own(c->p, status);
+    pid = running ? cJSON_GetObjectItemCaseSensitive(status, "pid") : NULL;
+    cJSON_AddBoolToObject(helper, "running", running);
+    if (cJSON_IsNumber(pid)) {
+        cJSON_AddNumberToObject(helper, "pid", pid->valuedouble);
+    }
+    else {
+        cJSON_AddNullToObject(helper, "pid");
+    }
     problems = cJSON_AddArrayToObject(out, "problems");
     if (groups == 0) {
         problem(problems, "IOMMU not enabled on this system: enable VT-d "
@@ -614,7 +681,9 @@ vv_err_t *vv_api_host(vv_call_t *c)
                 "until VolantVfioAllow names the vendor:device IDs it may "
                 "take");
     }
-    problem(problems, "privileged helper not running: bind and unbind are "
-            "unavailable");
+    if (!running) {
+        problem(problems, "privileged helper not running: bind and unbind "
+                "are unavailable (see the error log)");
+    }
     return NULL;
 }

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static vv_err_t *canonical_dir(apr_pool_t *p, const char *what,
@@ -329,6 +331,23 @@ const char *vv_file_read(apr_pool_t *p, const char *path)
     return n < 0 ? NULL : apr_pstrdup(p, buf);
 }
 
+int vv_file_lines(const char *path, int (*fn)(const char *line, void *baton),
+                  void *baton)
+{
+    FILE *f = fopen(path, "re");
+    char line[1024];
+    int hit = 0;
+
+    if (!f) {
+        return 0;
+    }
+    while (!hit && fgets(line, sizeof(line), f)) {
+        hit = fn(line, baton);
+    }
+    fclose(f);
+    return hit;
+}
+
 apr_array_header_t *vv_dir_names(apr_pool_t *p, const char *path)
 {
     apr_array_header_t *names;
@@ -348,3 +367,117 @@ apr_array_header_t *vv_dir_names(apr_pool_t *p, const char *path)
     return names;
 }
 
+const char *vv_link_target(apr_pool_t *p, const char *path)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+    if (n < 0) {
+        return NULL;
+    }
+    target[n] = '\0';
+    return apr_pstrdup(p, target);
+}
+
+int vv_dev_busy(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+    if (fd < 0) {
+        return errno == EBUSY;
+    }
+    close(fd);
+    return 0;
+}
+
+/* The child: one open, one write, report errno through the pipe.  It keeps
+ * no descriptor of the parent's (a lock, a socket) while it may block. */
+static void write_child(int report, const char *path, const char *data)
+{
+    size_t len = strlen(data);
+    int err = 0, fd;
+
+    close_range(3, (unsigned)report - 1, 0);
+    close_range((unsigned)report + 1, ~0U, 0);
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        err = errno;
+    }
+    else {
+        ssize_t n = write(fd, data, len);
+        err = n < 0 ? errno : (size_t)n != len ? EIO : 0;
+        if (close(fd) != 0 && !err) {
+            err = errno;
+        }
+    }
+    if (write(report, &err, sizeof(err)) != sizeof(err)) {
+        _exit(2);
+    }
+    _exit(0);
+}
+
+int vv_sysfs_write(const vv_host_t *h, const char *rel, const char *data,
+                   int timeout_ms)
+{
+    char path[PATH_MAX];
+    int fds[2], err = 0, rc;
+    struct pollfd pfd;
+    pid_t pid;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", h->sysfs, rel)
+        >= sizeof(path)) {
+        return -ENAMETOOLONG;
+    }
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        return -errno;
+    }
+    if ((pid = fork()) < 0) {
+        err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -err;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        write_child(fds[1], path, data);
+    }
+    close(fds[1]);
+    pfd.fd = fds[0];
+    pfd.events = POLLIN;
+    do {
+        rc = poll(&pfd, 1, timeout_ms);
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 0) {
+        close(fds[0]);
+        vv_log(VV_LOG_WARNING, VV_TAG(10103) "write of %s to %s still "
+               "blocked after %d ms (writer pid %d left waiting)",
+               data[0] == '\n' ? "a newline" : data, path, timeout_ms,
+               (int)pid);
+        return -ETIMEDOUT;
+    }
+    if (read(fds[0], &err, sizeof(err)) != sizeof(err)) {
+        err = EIO;
+    }
+    close(fds[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return -err;
+}
+
+const char *vv_sysfs_driver(apr_pool_t *p, const vv_host_t *h,
+                            const char *addr)
+{
+    char path[PATH_MAX], target[PATH_MAX];
+    ssize_t n;
+    const char *base;
+
+    snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver", h->sysfs,
+             addr);
+    n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0) {
+        return "";
+    }
+    target[n] = '\0';
+    base = strrchr(target, '/');
+    return apr_pstrdup(p, base ? base + 1 : target);
+}

@@ -72,11 +72,39 @@ const char *vv_host_read(apr_pool_t *p, const char *root, const char *rel);
 /* The first entry of a directory (e.g. vfio-dev/vfio3), or NULL. */
 const char *vv_dir_first_entry(apr_pool_t *p, const char *dir);
 
+/* --- plain reads by absolute path, for the in-use checks ------------------ */
+
 /* A small text file, trailing white space removed; NULL if unreadable. */
 const char *vv_file_read(apr_pool_t *p, const char *path);
 
+/* Calls fn on each line of a text file until it returns 1; returns that. */
+int vv_file_lines(const char *path, int (*fn)(const char *line, void *baton),
+                  void *baton);
+
 /* The names in a directory, dot entries left out; NULL if unreadable. */
 apr_array_header_t *vv_dir_names(apr_pool_t *p, const char *path);
+
+/* What a symlink points to, or NULL. */
+const char *vv_link_target(apr_pool_t *p, const char *path);
+
+/* Whether a device node is open exclusively by someone else: an open for
+ * reading and writing fails with EBUSY (how /dev/vfio/N behaves). */
+int vv_dev_busy(const char *path);
+
+/* --- writes: the privileged helper only ---------------------------------- */
+
+/* Writes data to <sysfs>/rel with a single write() on a file opened
+ * without O_CREAT or O_TRUNC, in a child process, so that a write the
+ * kernel blocks (a vfio unbind waiting for its user, a hung host driver)
+ * cannot hold the caller past timeout_ms.  Returns 0, -errno, or -ETIMEDOUT
+ * (the child stays blocked in the kernel and is reaped when it ends).
+ * rel is built from validated addresses and driver names only. */
+int vv_sysfs_write(const vv_host_t *h, const char *rel, const char *data,
+                   int timeout_ms);
+
+/* The current driver of a device ("" when none), read afresh. */
+const char *vv_sysfs_driver(apr_pool_t *p, const vv_host_t *h,
+                            const char *addr);
 
 /* Lexically resolves "." and ".." in an absolute path; NULL if it climbs
  * above "/". */

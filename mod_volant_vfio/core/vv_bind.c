@@ -1,0 +1,758 @@
+#include "vv_bind.h"
+#include "vv_device.h"
+#include "vv_inuse.h"
+#include "vv_log.h"
+#include "vv_steps.h"
+
+#include <apr_hash.h>
+#include <apr_strings.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One device of an operation. */
+typedef struct mv {
+    vv_devinfo_t *info;
+    vv_record_t *rec;        /* what it had, once recorded */
+    const char *companion_of;
+    int requested;
+    int move;                /* bind: must move; unbind: must release */
+    vv_outcome_t *out;
+} mv_t;
+
+static vv_op_t *new_op(apr_pool_t *p)
+{
+    vv_op_t *op = apr_pcalloc(p, sizeof(*op));
+
+    op->devices = apr_array_make(p, 8, sizeof(vv_outcome_t *));
+    return op;
+}
+
+static vv_outcome_t *outcome(vv_op_t *op, apr_pool_t *p, const mv_t *m,
+                             const char *what)
+{
+    vv_outcome_t *o = apr_pcalloc(p, sizeof(*o));
+
+    o->address = m->info->address;
+    o->previous_driver = m->info->driver;
+    o->driver = m->info->driver;
+    o->group = m->info->group;
+    o->outcome = what;
+    o->requested = m->requested;
+    APR_ARRAY_PUSH(op->devices, vv_outcome_t *) = o;
+    return o;
+}
+
+/* The client's strings, parsed, each distinct address once. */
+static vv_err_t *parse(apr_pool_t *p, const apr_array_header_t *raw,
+                       apr_array_header_t **out)
+{
+    apr_array_header_t *list = apr_array_make(p, raw->nelts,
+                                              sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(p);
+
+    if (raw->nelts == 0) {
+        return vv_err(p, VV_E_BAD_REQUEST, "pci_addresses must not be empty");
+    }
+    for (int i = 0; i < raw->nelts; i++) {
+        const char *s = APR_ARRAY_IDX(raw, i, const char *);
+        vv_addr_t a;
+        if (!vv_addr_parse(s, &a)) {
+            return vv_err(p, VV_E_BAD_ADDRESS, "%s",
+                          vv_addr_format_error(p, s));
+        }
+        if (!apr_hash_get(seen, a.text, APR_HASH_KEY_STRING)) {
+            const char *k = apr_pstrdup(p, a.text);
+            apr_hash_set(seen, k, APR_HASH_KEY_STRING, k);
+            APR_ARRAY_PUSH(list, const char *) = k;
+        }
+    }
+    *out = list;
+    return NULL;
+}
+
+static vv_err_t *read_dev(vv_ctx_t *c, const char *addr, vv_devinfo_t **out)
+{
+    vv_addr_t a;
+
+    vv_addr_parse(addr, &a);
+    return vv_device_read(c->p, c->h, &a, out);
+}
+
+static int is_on_target(vv_ctx_t *c, const vv_devinfo_t *d)
+{
+    return d->vfio_dev || vv_step_on_target(c, d->address, d->driver);
+}
+
+static mv_t *add_mv(apr_array_header_t *plan, apr_pool_t *p,
+                    vv_devinfo_t *d, int requested, const char *companion_of)
+{
+    mv_t *m = apr_pcalloc(p, sizeof(*m));
+
+    m->info = d;
+    m->requested = requested;
+    m->companion_of = companion_of;
+    APR_ARRAY_PUSH(plan, mv_t *) = m;
+    return m;
+}
+
+static int in_plan(const apr_array_header_t *plan, const char *addr)
+{
+    for (int i = 0; i < plan->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(plan, i, mv_t *)->info->address, addr)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *shown_driver(const char *driver)
+{
+    return driver[0] ? driver : "none";
+}
+
+/* --- bind ----------------------------------------------------------------- */
+
+static vv_err_t *check_requested(vv_ctx_t *c, const vv_devinfo_t *d)
+{
+    if (d->is_bridge) {
+        return vv_err(c->p, VV_E_NOT_ALLOWED, "device %s is a bridge, not an "
+                      "endpoint: it cannot be passed through", d->address);
+    }
+    if (!vv_allowlist_match(c->pol->allow, d->vendor, d->device)) {
+        return vv_err(c->p, VV_E_NOT_ALLOWED, "device %s (%04x:%04x) not in "
+                      "allowlist (VolantVfioAllow)", d->address, d->vendor,
+                      d->device);
+    }
+    if (d->group < 0) {
+        return vv_err(c->p, VV_E_STATE, "device %s has no IOMMU group",
+                      d->address);
+    }
+    return NULL;
+}
+
+/* The other endpoints of each touched group: already harmless, bound along
+ * (companions), or the reason a strict request is refused. */
+static vv_err_t *expand_groups(vv_ctx_t *c, apr_array_header_t *plan)
+{
+    const char *missing = NULL;
+    apr_hash_t *done = apr_hash_make(c->p);
+    int n = plan->nelts;
+
+    for (int i = 0; i < n; i++) {
+        mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+        const char *gkey = apr_itoa(c->p, m->info->group);
+        apr_array_header_t *members;
+        vv_err_t *e;
+
+        if (apr_hash_get(done, gkey, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(done, gkey, APR_HASH_KEY_STRING, gkey);
+        if ((e = vv_host_group_members(c->p, c->h, m->info->group, &members))) {
+            return e;
+        }
+        for (int k = 0; k < members->nelts; k++) {
+            const char *addr = APR_ARRAY_IDX(members, k, const char *);
+            vv_devinfo_t *d;
+
+            if (in_plan(plan, addr) || read_dev(c, addr, &d)
+                || vv_device_viable(d, c->pol->driver)) {
+                continue;
+            }
+            if (!c->pol->companions) {
+                const char *one = apr_psprintf(c->p, "%s (%s)", addr,
+                                               d->driver);
+                missing = missing ? apr_pstrcat(c->p, missing, ", ", one,
+                                                NULL) : one;
+                continue;
+            }
+            if (!vv_allowlist_match(c->pol->allow, d->vendor, d->device)) {
+                return vv_err(c->p, VV_E_NOT_ALLOWED, "device %s (%04x:%04x) "
+                              "shares IOMMU group %d with %s but is not in "
+                              "allowlist (VolantVfioAllow)", addr, d->vendor,
+                              d->device, d->group, m->info->address);
+            }
+            add_mv(plan, c->p, d, 0, m->info->address);
+        }
+        if (missing) {
+            return vv_err(c->p, VV_E_NOT_ALLOWED, "IOMMU group %d would not "
+                          "be viable: its other endpoints stay on host "
+                          "drivers: %s; bind them in the same request, or set "
+                          "VolantVfioGroupPolicy companions",
+                          m->info->group, missing);
+        }
+    }
+    return NULL;
+}
+
+/* Everything bind checks before it may write, under the lock. */
+static vv_err_t *plan_bind(vv_ctx_t *c, const apr_array_header_t *addrs,
+                           apr_array_header_t **out)
+{
+    apr_array_header_t *plan = apr_array_make(c->p, 8, sizeof(mv_t *));
+    vv_err_t *e;
+
+    for (int i = 0; i < addrs->nelts; i++) {
+        vv_devinfo_t *d;
+        if ((e = read_dev(c, APR_ARRAY_IDX(addrs, i, const char *), &d))) {
+            return e;
+        }
+        add_mv(plan, c->p, d, 1, NULL);
+    }
+    if (vv_host_group_count(c->h) == 0) {
+        return vv_err(c->p, VV_E_NO_IOMMU, "IOMMU not enabled on this system");
+    }
+    if (!vv_host_has(c->h->sysfs, apr_pstrcat(c->p, "bus/pci/drivers/",
+                                              c->pol->driver, NULL))) {
+        return vv_err(c->p, VV_E_STATE, "driver %s is not loaded (modprobe "
+                      "%s)", c->pol->driver, c->pol->driver);
+    }
+    for (int i = 0; i < plan->nelts; i++) {
+        if ((e = check_requested(c, APR_ARRAY_IDX(plan, i, mv_t *)->info))) {
+            return e;
+        }
+    }
+    if ((e = expand_groups(c, plan))) {
+        return e;
+    }
+    *out = plan;
+    return NULL;
+}
+
+/* Every member of every group the addresses touch: what the lock guards. */
+static apr_array_header_t *lock_set(vv_ctx_t *c,
+                                    const apr_array_header_t *addrs)
+{
+    apr_array_header_t *set = apr_array_copy(c->p, addrs);
+
+    for (int i = 0; i < addrs->nelts; i++) {
+        apr_array_header_t *members;
+        vv_devinfo_t *d;
+        if (!read_dev(c, APR_ARRAY_IDX(addrs, i, const char *), &d)
+            && d->group >= 0
+            && !vv_host_group_members(c->p, c->h, d->group, &members)) {
+            apr_array_cat(set, members);
+        }
+    }
+    return set;
+}
+
+static vv_err_t *check_in_use(vv_ctx_t *c, apr_array_header_t *plan)
+{
+    for (int i = 0; i < plan->nelts; i++) {
+        mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+        const char *why;
+        if (m->move && (why = vv_inuse_reason(c->p, c->h, m->info))) {
+            return vv_err(c->p, VV_E_IN_USE, "device %s is in use by host: %s",
+                          m->info->address, why);
+        }
+    }
+    return NULL;
+}
+
+static vv_err_t *record_all(vv_ctx_t *c, apr_array_header_t *plan)
+{
+    for (int i = 0; i < plan->nelts; i++) {
+        mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+        vv_record_t *r;
+        char buf[4096];
+        vv_sysdev_t *sd;
+        vv_addr_t a;
+        vv_err_t *e;
+
+        if (!m->move) {
+            continue;
+        }
+        r = m->rec = apr_pcalloc(c->p, sizeof(*r));
+        vv_addr_parse(m->info->address, &a);
+        if ((e = vv_sysdev_open(c->p, c->h, &a, &sd))) {
+            return e;
+        }
+        r->address = m->info->address;
+        r->vendor = m->info->vendor;
+        r->device = m->info->device;
+        r->driver = m->info->driver;
+        r->override = vv_sysdev_read(sd, "driver_override", buf,
+                                     sizeof(buf)) > 0
+            && strcmp(buf, "(null)") != 0 ? apr_pstrdup(c->p, buf) : NULL;
+        r->phase = VV_PHASE_BINDING;
+        r->companion_of = m->companion_of;
+        r->remote = c->pol->remote;
+        r->time = apr_time_now();
+        r->pid = (long)getpid();
+        if ((e = vv_record_put(c->p, c->pol->state_dir, r))) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void set_phase(vv_ctx_t *c, vv_record_t *r, const char *phase)
+{
+    vv_err_t *e;
+
+    r->phase = phase;
+    r->time = apr_time_now();
+    r->pid = (long)getpid();
+    if ((e = vv_record_put(c->p, c->pol->state_dir, r))) {
+        vv_log(VV_LOG_ERR, VV_TAG(10601) "%s", e->msg);
+    }
+}
+
+static void drop(vv_ctx_t *c, const char *addr)
+{
+    vv_err_t *e = vv_record_drop(c->p, c->pol->state_dir, addr);
+
+    if (e) {
+        vv_log(VV_LOG_ERR, VV_TAG(10602) "%s", e->msg);
+    }
+}
+
+/* Undoes moves [0, upto] in reverse: every device goes back to what its
+ * record says, and the records of those that made it are dropped. */
+static void roll_back(vv_ctx_t *c, apr_array_header_t *plan, int upto)
+{
+    for (int i = upto; i >= 0; i--) {
+        mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+        const char *now;
+        vv_err_t *e;
+
+        if (!m->move) {
+            continue;
+        }
+        if ((e = vv_step_restore(c, m->info->address, m->rec, &now))) {
+            set_phase(c, m->rec, VV_PHASE_FAILED);
+            m->out->outcome = "failed";
+            m->out->error = apr_pstrcat(c->p, "rollback: ", e->msg, NULL);
+            vv_log(VV_LOG_ERR, VV_TAG(10603) "rollback of %s failed: %s",
+                   m->info->address, e->msg);
+        }
+        else {
+            drop(c, m->info->address);
+            if (!m->out->error) {
+                m->out->outcome = "rolled_back";
+            }
+        }
+        m->out->driver = now;
+    }
+}
+
+static const char *group_node(vv_ctx_t *c, int group, int wait)
+{
+    const char *rel = apr_psprintf(c->p, "vfio/%d", group);
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(wait ? 2000 : 0);
+
+    /* The node appears with the first member; udev may lag behind. */
+    while (!vv_host_has(c->h->dev, rel) && apr_time_now() < deadline) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    return vv_host_has(c->h->dev, rel)
+        ? apr_pstrcat(c->p, c->h->dev, "/", rel, NULL) : NULL;
+}
+
+static vv_err_t *run_moves(vv_ctx_t *c, apr_array_header_t *plan)
+{
+    for (int i = 0; i < plan->nelts; i++) {
+        mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+        vv_err_t *e;
+
+        if (!m->move) {
+            continue;
+        }
+        if ((e = vv_step_move(c, m->info->address))) {
+            m->out->outcome = "failed";
+            m->out->error = e->msg;
+            for (int k = i + 1; k < plan->nelts; k++) {
+                mv_t *rest = APR_ARRAY_IDX(plan, k, mv_t *);
+                if (rest->move) {
+                    rest->out->outcome = "not_attempted";
+                    rest->move = 0;
+                    drop(c, rest->info->address);
+                }
+            }
+            roll_back(c, plan, i);
+            return e;
+        }
+        m->out->outcome = "bound";
+        m->out->driver = c->pol->driver;
+    }
+    return NULL;
+}
+
+static void audit(vv_ctx_t *c, const char *verb, const vv_op_t *op)
+{
+    const char *list = "";
+
+    for (int i = 0; i < op->devices->nelts; i++) {
+        const vv_outcome_t *o = APR_ARRAY_IDX(op->devices, i, vv_outcome_t *);
+        list = apr_psprintf(c->p, "%s%s%s %s -> %s (%s)", list, i ? ", " : "",
+                            o->address, shown_driver(o->previous_driver),
+                            shown_driver(o->driver), o->outcome);
+    }
+    vv_log(op->err ? VV_LOG_WARNING : VV_LOG_NOTICE, VV_TAG(10610)
+           "%s from %s: %s: %s%s", verb, c->pol->remote ? c->pol->remote
+           : "?", list[0] ? list : "no device moved",
+           op->err ? "failed: " : "ok", op->err ? op->err->msg : "");
+}
+
+static void reconcile_locked(vv_ctx_t *c, const apr_array_header_t *skip);
+
+vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
+                 const apr_array_header_t *raw)
+{
+    vv_ctx_t ctx = { p, h, pol }, *c = &ctx;
+    vv_op_t *op = new_op(p);
+    apr_array_header_t *addrs, *plan = NULL;
+    vv_lock_t *lock = NULL;
+
+    if ((op->err = parse(p, raw, &addrs))) {
+        return op;
+    }
+    if (!pol->allow) {
+        op->err = vv_err(p, VV_E_NOT_ALLOWED, "bind refused: no device "
+                         "allowlist is configured; set VolantVfioAllow to the "
+                         "vendor:device IDs bind may take");
+        return op;
+    }
+    if ((op->err = vv_lock_take(p, pol->state_dir, lock_set(c, addrs),
+                                pol->timeout_ms, &lock))) {
+        return op;
+    }
+    reconcile_locked(c, NULL);
+    if (!(op->err = plan_bind(c, addrs, &plan))) {
+        for (int i = 0; i < plan->nelts; i++) {
+            mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+            m->move = !is_on_target(c, m->info);
+            m->out = outcome(op, p, m, m->move ? "not_attempted"
+                                               : "already_bound");
+        }
+        if (!(op->err = check_in_use(c, plan))
+            && !(op->err = record_all(c, plan))
+            && !(op->err = run_moves(c, plan))) {
+            for (int i = 0; i < plan->nelts; i++) {
+                mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+                if (m->move) {
+                    set_phase(c, m->rec, VV_PHASE_BOUND);
+                }
+                m->out->group_path = group_node(c, m->info->group, 1);
+            }
+        }
+        else if (op->err->kind == VV_E_IN_USE) {
+            for (int i = 0; i < plan->nelts; i++) {
+                vv_outcome_t *o = APR_ARRAY_IDX(plan, i, mv_t *)->out;
+                o->outcome = strcmp(o->outcome, "already_bound")
+                    ? "refused" : o->outcome;
+            }
+        }
+    }
+    audit(c, "bind", op);
+    vv_lock_free(lock);
+    return op;
+}
+
+/* --- unbind ---------------------------------------------------------------- */
+
+static int has_physfn(vv_ctx_t *c, const vv_devinfo_t *d)
+{
+    return vv_link_target(c->p, apr_pstrcat(c->p, d->path, "/physfn", NULL))
+        != NULL;
+}
+
+static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
+                             apr_array_header_t **out)
+{
+    apr_array_header_t *plan = apr_array_make(c->p, 8, sizeof(mv_t *));
+    apr_array_header_t *records;
+    vv_err_t *e;
+
+    for (int i = 0; i < addrs->nelts; i++) {
+        vv_devinfo_t *d;
+        mv_t *m;
+        if ((e = read_dev(c, APR_ARRAY_IDX(addrs, i, const char *), &d))) {
+            return e;
+        }
+        m = add_mv(plan, c->p, d, 1, NULL);
+        if ((e = vv_record_get(c->p, c->pol->state_dir, d->address, &m->rec))) {
+            return e;
+        }
+        /* A record in a transitional phase is a release to finish. */
+        if (!is_on_target(c, d) && !(m->rec && strcmp(m->rec->phase,
+                                                      VV_PHASE_BOUND))) {
+            return vv_err(c->p, VV_E_KERNEL, "device %s not bound to vfio-pci",
+                          d->address);
+        }
+    }
+    /* Companions bound along with a device are released with it. */
+    if ((e = vv_record_list(c->p, c->pol->state_dir, &records))) {
+        return e;
+    }
+    for (int i = 0; i < records->nelts; i++) {
+        vv_record_t *r = APR_ARRAY_IDX(records, i, vv_record_t *);
+        vv_devinfo_t *d;
+        if (r->companion_of && in_plan(plan, r->companion_of)
+            && !in_plan(plan, r->address) && !read_dev(c, r->address, &d)
+            && is_on_target(c, d)) {
+            add_mv(plan, c->p, d, 0, r->companion_of)->rec = r;
+        }
+    }
+    *out = plan;
+    return NULL;
+}
+
+/* A hypervisor holding the group would make the unbind block: refuse at
+ * once instead. */
+static vv_err_t *check_groups_free(vv_ctx_t *c, apr_array_header_t *plan)
+{
+    for (int i = 0; i < plan->nelts; i++) {
+        vv_devinfo_t *d = APR_ARRAY_IDX(plan, i, mv_t *)->info;
+        if (d->group >= 0 && is_on_target(c, d)
+            && vv_inuse_group_open(c->h, d->group)) {
+            const char *node = apr_psprintf(c->p, "%s/vfio/%d", c->h->dev,
+                                            d->group);
+            const char *who = vv_inuse_holders(c->p, c->h, node,
+                apr_psprintf(c->p, "/dev/vfio/%d", d->group));
+            return vv_err(c->p, VV_E_IN_USE, "device %s is in use: its IOMMU "
+                          "group %d is open%s%s; stop the VM using it first",
+                          d->address, d->group, who ? " by " : "",
+                          who ? who : "");
+        }
+    }
+    return NULL;
+}
+
+/* VFs go before their PF. */
+static void order_vfs_first(vv_ctx_t *c, apr_array_header_t *plan)
+{
+    apr_array_header_t *sorted = apr_array_make(c->p, plan->nelts,
+                                                sizeof(mv_t *));
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < plan->nelts; i++) {
+            mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+            if (has_physfn(c, m->info) == !pass) {
+                APR_ARRAY_PUSH(sorted, mv_t *) = m;
+            }
+        }
+    }
+    memcpy(plan->elts, sorted->elts, sizeof(mv_t *) * (size_t)plan->nelts);
+}
+
+static vv_err_t *release(vv_ctx_t *c, mv_t *m)
+{
+    const char *now;
+    vv_err_t *e;
+
+    if (m->rec) {
+        set_phase(c, m->rec, VV_PHASE_UNBINDING);
+    }
+    e = vv_step_restore(c, m->info->address, m->rec, &now);
+    m->out->driver = now;
+    if (e) {
+        m->out->outcome = "failed";
+        m->out->error = e->msg;
+        if (m->rec) {
+            set_phase(c, m->rec, e->kind == VV_E_TIMEOUT ? VV_PHASE_STUCK
+                                                         : VV_PHASE_FAILED);
+        }
+        return e;
+    }
+    m->out->outcome = m->rec ? "restored" : "unbound";
+    if (m->rec) {
+        drop(c, m->info->address);
+    }
+    return NULL;
+}
+
+vv_op_t *vv_unbind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
+                   const apr_array_header_t *raw)
+{
+    vv_ctx_t ctx = { p, h, pol }, *c = &ctx;
+    vv_op_t *op = new_op(p);
+    apr_array_header_t *addrs, *plan = NULL;
+    vv_lock_t *lock = NULL;
+
+    if ((op->err = parse(p, raw, &addrs))) {
+        return op;
+    }
+    if ((op->err = vv_lock_take(p, pol->state_dir, lock_set(c, addrs),
+                                pol->timeout_ms, &lock))) {
+        return op;
+    }
+    /* The devices it names are this release's to finish. */
+    reconcile_locked(c, addrs);
+    if (!(op->err = plan_unbind(c, addrs, &plan))) {
+        order_vfs_first(c, plan);
+        for (int i = 0; i < plan->nelts; i++) {
+            mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+            m->out = outcome(op, p, m, "not_attempted");
+        }
+        if ((op->err = check_groups_free(c, plan))) {
+            for (int i = 0; i < plan->nelts; i++) {
+                APR_ARRAY_IDX(plan, i, mv_t *)->out->outcome = "refused";
+            }
+        }
+        else {
+            /* Devices are independent here: release each, report each. */
+            for (int i = 0; i < plan->nelts; i++) {
+                vv_err_t *e = release(c, APR_ARRAY_IDX(plan, i, mv_t *));
+                if (e && (!op->err || e->kind == VV_E_TIMEOUT)) {
+                    op->err = e;
+                }
+            }
+        }
+    }
+    audit(c, "unbind", op);
+    vv_lock_free(lock);
+    return op;
+}
+
+/* --- recovery --------------------------------------------------------------- */
+
+static void reconcile_one(vv_ctx_t *c, vv_record_t *r)
+{
+    vv_devinfo_t *d;
+    const char *now;
+    vv_err_t *e;
+
+    if (read_dev(c, r->address, &d)) {
+        vv_log(VV_LOG_WARNING, VV_TAG(10620) "record of %s kept: the device "
+               "is not present", r->address);
+        return;
+    }
+    if (!strcmp(r->phase, VV_PHASE_BOUND)) {
+        if (!is_on_target(c, d) && !strcmp(d->driver, r->driver)) {
+            vv_log(VV_LOG_NOTICE, VV_TAG(10621) "%s is back on %s without "
+                   "us; record dropped", r->address, shown_driver(r->driver));
+            drop(c, r->address);
+        }
+        return;
+    }
+    if (!strcmp(r->phase, VV_PHASE_FAILED)
+        || (d->group >= 0 && vv_inuse_group_open(c->h, d->group))) {
+        return; /* an operator's turn, or still held: leave it */
+    }
+    /* binding, unbinding, stuck: the operation that wrote it is gone. */
+    if ((e = vv_step_restore(c, r->address, r, &now))) {
+        vv_log(VV_LOG_ERR, VV_TAG(10622) "recovering %s (%s) failed: %s",
+               r->address, r->phase, e->msg);
+        set_phase(c, r, VV_PHASE_FAILED);
+        return;
+    }
+    vv_log(VV_LOG_NOTICE, VV_TAG(10623) "recovered %s after an interrupted "
+           "operation (%s): back on %s", r->address, r->phase,
+           shown_driver(now));
+    drop(c, r->address);
+}
+
+static int listed(const apr_array_header_t *list, const char *addr)
+{
+    for (int i = 0; list && i < list->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(list, i, const char *), addr)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Under the lock no other operation runs: a record in a transitional phase
+ * belongs to one that died. */
+static void reconcile_locked(vv_ctx_t *c, const apr_array_header_t *skip)
+{
+    apr_array_header_t *records;
+    vv_err_t *e = vv_record_list(c->p, c->pol->state_dir, &records);
+
+    if (e) {
+        vv_log(VV_LOG_ERR, VV_TAG(10624) "%s", e->msg);
+    }
+    for (int i = 0; i < records->nelts; i++) {
+        vv_record_t *r = APR_ARRAY_IDX(records, i, vv_record_t *);
+        if (!listed(skip, r->address)) {
+            reconcile_one(c, r);
+        }
+    }
+}
+
+vv_err_t *vv_recover(apr_pool_t *p, const vv_host_t *h,
+                     const vv_policy_t *pol)
+{
+    vv_ctx_t ctx = { p, h, pol };
+    apr_array_header_t *none = apr_array_make(p, 1, sizeof(const char *));
+    vv_lock_t *lock;
+    vv_err_t *e;
+
+    if ((e = vv_record_init(p, pol->state_dir))
+        || (e = vv_lock_take(p, pol->state_dir, none, 3600 * 1000, &lock))) {
+        return e;
+    }
+    reconcile_locked(&ctx, NULL);
+    vv_lock_free(lock);
+    return NULL;
+}
+
+/* --- replies ---------------------------------------------------------------- */
+
+static cJSON *outcome_json(const vv_outcome_t *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    char group[16];
+
+    snprintf(group, sizeof(group), "%d", o->group);
+    cJSON_AddStringToObject(j, "address", o->address);
+    cJSON_AddStringToObject(j, "previous_driver", o->previous_driver);
+    cJSON_AddStringToObject(j, "driver", o->driver);
+    cJSON_AddStringToObject(j, "iommu_group", o->group < 0 ? "" : group);
+    if (o->group_path) {
+        cJSON_AddStringToObject(j, "group_path", o->group_path);
+    }
+    else {
+        cJSON_AddNullToObject(j, "group_path");
+    }
+    cJSON_AddStringToObject(j, "outcome", o->outcome);
+    cJSON_AddBoolToObject(j, "requested", o->requested);
+    if (o->error) {
+        cJSON_AddStringToObject(j, "error", o->error);
+    }
+    return j;
+}
+
+cJSON *vv_op_json(const vv_op_t *op, int bind, const char *driver)
+{
+    cJSON *j = cJSON_CreateObject(), *list, *devices;
+
+    cJSON_AddBoolToObject(j, "success", op->err == NULL);
+    if (op->err) {
+        cJSON_AddStringToObject(j, "message", op->err->msg);
+        cJSON_AddStringToObject(j, "error", op->err->msg);
+        list = cJSON_AddArrayToObject(j, "errors");
+        for (int i = 0; i < op->devices->nelts; i++) {
+            const vv_outcome_t *o = APR_ARRAY_IDX(op->devices, i,
+                                                  vv_outcome_t *);
+            if (o->error) {
+                cJSON_AddItemToArray(list, cJSON_CreateString(o->error));
+            }
+        }
+        if (cJSON_GetArraySize(list) == 0) {
+            cJSON_AddItemToArray(list, cJSON_CreateString(op->err->msg));
+        }
+    }
+    else {
+        char msg[160];
+        snprintf(msg, sizeof(msg), bind ? "Devices successfully bound to %s "
+                 "driver" : "Devices successfully unbound from %s driver",
+                 driver);
+        cJSON_AddStringToObject(j, "message", msg);
+        list = cJSON_AddArrayToObject(j, bind ? "bound_devices"
+                                              : "unbound_devices");
+        for (int i = 0; i < op->devices->nelts; i++) {
+            cJSON_AddItemToArray(list, cJSON_CreateString(
+                APR_ARRAY_IDX(op->devices, i, vv_outcome_t *)->address));
+        }
+    }
+    devices = cJSON_AddArrayToObject(j, "devices");
+    for (int i = 0; i < op->devices->nelts; i++) {
+        cJSON_AddItemToArray(devices, outcome_json(
+            APR_ARRAY_IDX(op->devices, i, vv_outcome_t *)));
+    }
+    return j;
+}

@@ -1,0 +1,45 @@
+/* The helper's protocol: how an unprivileged worker asks the root helper to
+ * bind or unbind.  One request and one reply per connection, each a frame:
+ *
+ *   "VVH1"  u32 big-endian length  JSON object of that many bytes
+ *
+ * The helper is the trust boundary: it decodes strictly (known fields only,
+ * bounds on every one) and re-validates everything a request names. */
+#ifndef VV_PROTO_H
+#define VV_PROTO_H
+
+#include "vv_err.h"
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <cJSON.h>
+#include <stddef.h>
+
+#define VV_PROTO_MAGIC "VVH1"
+#define VV_PROTO_MAX_FRAME 65536
+#define VV_PROTO_MAX_ADDRESSES 256
+#define VV_PROTO_MAX_STRING 64
+
+typedef struct vv_request {
+    const char *op;               /* "bind", "unbind", "status" */
+    apr_array_header_t *addresses; /* const char *, as the client sent them */
+    const char *remote;           /* the client's address, for the audit */
+    int server;                   /* which virtual host's policy applies */
+} vv_request_t;
+
+/* Strict decoding of a request's JSON (NUL-terminated at json[len]);
+ * VV_E_BAD_REQUEST names the fault. */
+vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
+                          vv_request_t *out);
+
+cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
+                        const char *remote, int server);
+
+/* Frame I/O on a socket, bounded by a deadline (apr_time_now() based).
+ * Reads return NULL and the frame's JSON text (NUL-terminated). */
+vv_err_t *vv_proto_send(apr_pool_t *p, int fd, const cJSON *json,
+                        int timeout_ms);
+vv_err_t *vv_proto_recv(apr_pool_t *p, int fd, int timeout_ms, char **json,
+                        size_t *len);
+
+#endif

@@ -1,0 +1,354 @@
+#include "vv_record.h"
+#include "vv_addr.h"
+
+#include <apr_strings.h>
+#include <cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *dev_dir(apr_pool_t *p, const char *state_dir)
+{
+    return apr_pstrcat(p, state_dir, "/devices", NULL);
+}
+
+static vv_err_t *sys_err(apr_pool_t *p, const char *what, const char *path)
+{
+    return vv_err(p, VV_E_INTERNAL, "%s %s: %s", what, path, strerror(errno));
+}
+
+static vv_err_t *make_dir(apr_pool_t *p, const char *path)
+{
+    struct stat st;
+
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        return sys_err(p, "cannot create", path);
+    }
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return vv_err(p, VV_E_INTERNAL, "%s is not a directory", path);
+    }
+    return NULL;
+}
+
+vv_err_t *vv_record_init(apr_pool_t *p, const char *state_dir)
+{
+    vv_err_t *e;
+
+    /* Parents as an operator's `install -d` would make them. */
+    for (char *s = apr_pstrdup(p, state_dir), *slash = s + 1;
+         (slash = strchr(slash, '/')); slash++) {
+        *slash = '\0';
+        if (mkdir(s, 0755) != 0 && errno != EEXIST) {
+            return sys_err(p, "cannot create", s);
+        }
+        *slash = '/';
+    }
+    if ((e = make_dir(p, state_dir))) {
+        return e;
+    }
+    return make_dir(p, dev_dir(p, state_dir));
+}
+
+static vv_err_t *sync_dir(apr_pool_t *p, const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) != 0) {
+        vv_err_t *e = sys_err(p, "cannot sync", dir);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return e;
+    }
+    close(fd);
+    return NULL;
+}
+
+static cJSON *to_json(const vv_record_t *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    char id[8], when[APR_RFC822_DATE_LEN];
+
+    cJSON_AddStringToObject(o, "address", r->address);
+    snprintf(id, sizeof(id), "%04x", r->vendor);
+    cJSON_AddStringToObject(o, "vendor", id);
+    snprintf(id, sizeof(id), "%04x", r->device);
+    cJSON_AddStringToObject(o, "device", id);
+    cJSON_AddStringToObject(o, "original_driver", r->driver);
+    if (r->override) {
+        cJSON_AddStringToObject(o, "original_driver_override", r->override);
+    }
+    else {
+        cJSON_AddNullToObject(o, "original_driver_override");
+    }
+    cJSON_AddStringToObject(o, "phase", r->phase);
+    if (r->companion_of) {
+        cJSON_AddStringToObject(o, "companion_of", r->companion_of);
+    }
+    cJSON_AddStringToObject(o, "remote", r->remote ? r->remote : "");
+    apr_rfc822_date(when, r->time);
+    cJSON_AddStringToObject(o, "time", when);
+    cJSON_AddNumberToObject(o, "time_usec", (double)r->time);
+    cJSON_AddNumberToObject(o, "pid", (double)r->pid);
+    return o;
+}
+
+vv_err_t *vv_record_put(apr_pool_t *p, const char *state_dir,
+                        const vv_record_t *rec)
+{
+    const char *dir = dev_dir(p, state_dir);
+    const char *path = apr_pstrcat(p, dir, "/", rec->address, ".json", NULL);
+    const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
+    cJSON *json = to_json(rec);
+    char *text = cJSON_Print(json);
+    size_t len = text ? strlen(text) : 0;
+    int fd, ok;
+
+    cJSON_Delete(json);
+    if (!text) {
+        return vv_err(p, VV_E_INTERNAL, "out of memory writing a record");
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+              0600);
+    ok = fd >= 0 && write(fd, text, len) == (ssize_t)len
+        && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    cJSON_free(text);
+    if (fd >= 0 && close(fd) != 0) {
+        ok = 0;
+    }
+    if (!ok || rename(tmp, path) != 0) {
+        vv_err_t *e = sys_err(p, "cannot write record", path);
+        unlink(tmp);
+        return e;
+    }
+    return sync_dir(p, dir);
+}
+
+static const char *str_field(apr_pool_t *p, const cJSON *o, const char *name)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(f) ? apr_pstrdup(p, f->valuestring) : NULL;
+}
+
+static vv_record_t *from_json(apr_pool_t *p, const cJSON *o)
+{
+    vv_record_t *r = apr_pcalloc(p, sizeof(*r));
+    const char *v = str_field(p, o, "vendor"), *d = str_field(p, o, "device");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "time_usec");
+    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(o, "pid");
+    vv_addr_t a;
+
+    r->address = str_field(p, o, "address");
+    r->driver = str_field(p, o, "original_driver");
+    r->phase = str_field(p, o, "phase");
+    if (!r->address || !vv_addr_parse(r->address, &a) || !r->driver
+        || !r->phase || !v || !d) {
+        return NULL;
+    }
+    r->address = apr_pstrdup(p, a.text);
+    r->vendor = (unsigned)strtoul(v, NULL, 16);
+    r->device = (unsigned)strtoul(d, NULL, 16);
+    r->override = str_field(p, o, "original_driver_override");
+    r->companion_of = str_field(p, o, "companion_of");
+    r->remote = str_field(p, o, "remote");
+    r->time = cJSON_IsNumber(t) ? (apr_time_t)t->valuedouble : 0;
+    r->pid = cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0;
+    return r;
+}
+
+static vv_err_t *read_record(apr_pool_t *p, const char *path,
+                             vv_record_t **out)
+{
+    char buf[8192];
+    ssize_t n;
+    cJSON *json;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    *out = NULL;
+    if (fd < 0) {
+        return errno == ENOENT ? NULL : sys_err(p, "cannot read", path);
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) {
+        return sys_err(p, "cannot read", path);
+    }
+    buf[n] = '\0';
+    json = cJSON_Parse(buf);
+    *out = json ? from_json(p, json) : NULL;
+    cJSON_Delete(json);
+    if (!*out) {
+        return vv_err(p, VV_E_INTERNAL, "record %s is damaged; move it "
+                      "aside after checking the device by hand", path);
+    }
+    return NULL;
+}
+
+vv_err_t *vv_record_get(apr_pool_t *p, const char *state_dir,
+                        const char *address, vv_record_t **out)
+{
+    return read_record(p, apr_pstrcat(p, dev_dir(p, state_dir), "/",
+                                      address, ".json", NULL), out);
+}
+
+vv_err_t *vv_record_drop(apr_pool_t *p, const char *state_dir,
+                         const char *address)
+{
+    const char *dir = dev_dir(p, state_dir);
+    const char *path = apr_pstrcat(p, dir, "/", address, ".json", NULL);
+
+    if (unlink(path) != 0 && errno != ENOENT) {
+        return sys_err(p, "cannot remove", path);
+    }
+    return sync_dir(p, dir);
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+    return strcmp((*(vv_record_t *const *)a)->address,
+                  (*(vv_record_t *const *)b)->address);
+}
+
+vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
+                         apr_array_header_t **out)
+{
+    const char *dir = dev_dir(p, state_dir);
+    apr_array_header_t *list = apr_array_make(p, 4, sizeof(vv_record_t *));
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    vv_err_t *first = NULL;
+
+    *out = list;
+    if (!d) {
+        return errno == ENOENT ? NULL : sys_err(p, "cannot list", dir);
+    }
+    while ((ent = readdir(d))) {
+        size_t n = strlen(ent->d_name);
+        vv_record_t *r;
+        vv_err_t *e;
+
+        if (n < 6 || strcmp(ent->d_name + n - 5, ".json") != 0) {
+            continue;
+        }
+        e = read_record(p, apr_pstrcat(p, dir, "/", ent->d_name, NULL), &r);
+        if (e && !first) {
+            first = e;
+        }
+        if (r) {
+            APR_ARRAY_PUSH(list, vv_record_t *) = r;
+        }
+    }
+    closedir(d);
+    qsort(list->elts, (size_t)list->nelts, sizeof(vv_record_t *), cmp_rec);
+    return first;
+}
+
+/* --- the lock -------------------------------------------------------------- */
+
+struct vv_lock {
+    int fd;
+    const char *inflight;
+};
+
+void vv_lock_free(vv_lock_t *lock)
+{
+    if (lock && lock->fd >= 0) {
+        unlink(lock->inflight);
+        close(lock->fd); /* releases the flock */
+        lock->fd = -1;
+    }
+}
+
+static apr_status_t lock_cleanup(void *data)
+{
+    vv_lock_free(data);
+    return APR_SUCCESS;
+}
+
+/* The address of addrs another operation is working on, or NULL. */
+static const char *overlap(apr_pool_t *p, const char *inflight,
+                           const apr_array_header_t *addrs)
+{
+    char buf[16384];
+    int fd = open(inflight, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (n <= 0) {
+        return NULL;
+    }
+    buf[n] = '\0';
+    for (int i = 0; i < addrs->nelts; i++) {
+        const char *a = APR_ARRAY_IDX(addrs, i, const char *);
+        const char *hit = apr_pstrcat(p, "\n", a, "\n", NULL);
+        if (strstr(buf, hit)) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static vv_err_t *note_inflight(apr_pool_t *p, const char *inflight,
+                               const apr_array_header_t *addrs)
+{
+    const char *tmp = apr_pstrcat(p, inflight, ".tmp", NULL);
+    const char *text = "\n";
+    int fd;
+
+    for (int i = 0; i < addrs->nelts; i++) {
+        text = apr_pstrcat(p, text, APR_ARRAY_IDX(addrs, i, const char *),
+                           "\n", NULL);
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)
+        || close(fd) != 0 || rename(tmp, inflight) != 0) {
+        return sys_err(p, "cannot write", inflight);
+    }
+    return NULL;
+}
+
+vv_err_t *vv_lock_take(apr_pool_t *p, const char *state_dir,
+                       const apr_array_header_t *addrs, int wait_ms,
+                       vv_lock_t **out)
+{
+    const char *path = apr_pstrcat(p, state_dir, "/lock", NULL);
+    vv_lock_t *lock = apr_palloc(p, sizeof(*lock));
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(wait_ms);
+    vv_err_t *e;
+
+    lock->inflight = apr_pstrcat(p, state_dir, "/inflight", NULL);
+    lock->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock->fd < 0) {
+        return sys_err(p, "cannot open", path);
+    }
+    apr_pool_cleanup_register(p, lock, lock_cleanup, apr_pool_cleanup_null);
+    while (flock(lock->fd, LOCK_EX | LOCK_NB) != 0) {
+        const char *busy;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            return sys_err(p, "cannot lock", path);
+        }
+        if ((busy = overlap(p, lock->inflight, addrs))) {
+            return vv_err(p, VV_E_STATE, "device %s is being bound or "
+                          "unbound by another request; retry when it ends",
+                          busy);
+        }
+        if (apr_time_now() >= deadline) {
+            return vv_err(p, VV_E_STATE, "another bind or unbind is still "
+                          "running after %d s; retry later", wait_ms / 1000);
+        }
+        apr_sleep(apr_time_from_msec(20));
+    }
+    if ((e = note_inflight(p, lock->inflight, addrs))) {
+        return e;
+    }
+    *out = lock;
+    return NULL;
+}

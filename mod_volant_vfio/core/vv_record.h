@@ -1,0 +1,70 @@
+/* Durable records of the devices the helper moved, and the host-wide lock
+ * that serialises every move.
+ *
+ * A record is written before the first write touches its device and says
+ * what the device had (driver, driver_override, IDs) and who asked, so a
+ * crash at any point leaves no device changed without a record of what it
+ * was.  Records are JSON files an operator can read:
+ * <state dir>/devices/<address>.json. */
+#ifndef VV_RECORD_H
+#define VV_RECORD_H
+
+#include "vv_err.h"
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+/* Where a record's device stands. */
+#define VV_PHASE_BINDING "binding"     /* a bind is moving it */
+#define VV_PHASE_BOUND "bound"         /* on the target driver, ours */
+#define VV_PHASE_UNBINDING "unbinding" /* a release is moving it back */
+#define VV_PHASE_STUCK "stuck"         /* a kernel write did not return */
+#define VV_PHASE_FAILED "restore-failed" /* released, original not back */
+
+typedef struct vv_record {
+    const char *address;
+    unsigned vendor, device;
+    const char *driver;       /* original driver, "" for none */
+    const char *override;     /* original driver_override, NULL when unset */
+    const char *phase;
+    const char *companion_of; /* bound along with this address, or NULL */
+    const char *remote;       /* the client that asked */
+    apr_time_t time;
+    long pid;                 /* the process that last wrote it */
+} vv_record_t;
+
+/* Creates the state directory (mode 0700) if needed. */
+vv_err_t *vv_record_init(apr_pool_t *p, const char *state_dir);
+
+/* Atomically replaces the record: temporary file, fsync, rename, fsync of
+ * the directory. */
+vv_err_t *vv_record_put(apr_pool_t *p, const char *state_dir,
+                        const vv_record_t *rec);
+
+/* NULL and *out = NULL when there is none. */
+vv_err_t *vv_record_get(apr_pool_t *p, const char *state_dir,
+                        const char *address, vv_record_t **out);
+
+vv_err_t *vv_record_drop(apr_pool_t *p, const char *state_dir,
+                         const char *address);
+
+/* Every record (vv_record_t *), sorted by address. */
+vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
+                         apr_array_header_t **out);
+
+/* --- the lock -------------------------------------------------------------- */
+
+typedef struct vv_lock vv_lock_t;
+
+/* Takes the host-wide lock (a flock on <state dir>/lock, which also keeps a
+ * second httpd on the same host out).  While another operation holds it:
+ * if that operation names any of addrs, fails at once with VV_E_STATE;
+ * otherwise waits up to wait_ms.  Released with the pool or vv_lock_free. */
+vv_err_t *vv_lock_take(apr_pool_t *p, const char *state_dir,
+                       const apr_array_header_t *addrs, int wait_ms,
+                       vv_lock_t **out);
+
+void vv_lock_free(vv_lock_t *lock);
+
+#endif

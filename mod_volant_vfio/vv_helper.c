@@ -1,0 +1,448 @@
+/* The privileged boundary.  Lifecycle (fork in post_config, other-child
+ * restart, replacement on every restart), the socket and its peer check,
+ * the request loop, and the workers' client. */
+#include "vv_helper.h"
+#include "vv_config.h"
+#include "core/vv_bind.h"
+#include "core/vv_proto.h"
+#include "core/vv_record.h"
+
+#include <ap_listen.h>
+#include <ap_mpm.h>
+#include <apr_strings.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <unixd.h>
+
+/* Exit status of a helper that could not start: httpd does not restart it,
+ * which would only loop (mod_cgid's convention). */
+#define STARTUP_FAILED 254
+
+typedef struct helper_proc {
+    apr_proc_t proc;
+    int gone; /* reaped: never signal this pid again */
+} helper_proc_t;
+
+static struct {
+    apr_pool_t *pool;        /* pconf of this generation */
+    server_rec *main;
+    server_rec **servers;    /* index -> virtual host, for the policy */
+    int nservers;
+    pid_t parent;            /* httpd's parent */
+    volatile sig_atomic_t stop;
+} hs;
+
+/* --- the helper process ---------------------------------------------------- */
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    hs.stop = 1;
+}
+
+static void set_signal(int sig, void (*fn)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+/* The MPM's handlers are inherited across fork: replace them. */
+static void helper_signals(int stoppable)
+{
+    sigset_t none;
+
+    set_signal(SIGHUP, stoppable ? on_stop : SIG_IGN);
+    set_signal(SIGTERM, stoppable ? on_stop : SIG_IGN);
+    set_signal(SIGUSR1, SIG_IGN);  /* graceful */
+    set_signal(SIGWINCH, SIG_IGN); /* graceful-stop */
+    set_signal(SIGPIPE, SIG_IGN);
+    set_signal(SIGCHLD, SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int helper_socket(void)
+{
+    const char *path = vv_conf_helper_socket();
+    struct sockaddr_un sa;
+    mode_t old;
+    int fd;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    apr_cpystrn(sa.sun_path, path, sizeof(sa.sun_path));
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    old = umask(0077);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        umask(old);
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, hs.main, VV_TAG(20001)
+                     "helper: cannot create socket %s", path);
+        return -1;
+    }
+    umask(old);
+    /* Not every system honours umask for sockets. */
+    chmod(path, 0600);
+    if (geteuid() == 0
+        && chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, hs.main, VV_TAG(20002)
+                     "helper: cannot give socket %s to uid %d", path,
+                     (int)ap_unixd_config.user_id);
+        return -1;
+    }
+    if (listen(fd, 64) != 0) {
+        return -1;
+    }
+    return fd;
+}
+
+/* Only httpd's workers (and root) may ask. */
+static int peer_allowed(int fd, struct ucred *cred)
+{
+    socklen_t len = sizeof(*cred);
+    uid_t worker = geteuid() == 0 ? ap_unixd_config.user_id : geteuid();
+
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) == 0
+        && (cred->uid == worker || cred->uid == 0);
+}
+
+static vv_policy_t *policy_for(apr_pool_t *p, const vv_request_t *req)
+{
+    server_rec *s = req->server < hs.nservers ? hs.servers[req->server]
+                                              : hs.main;
+    vv_policy_t *pol = apr_pcalloc(p, sizeof(*pol));
+
+    pol->allow = vv_conf_allow(s);
+    pol->companions = vv_conf_group_policy(s) == VV_POLICY_COMPANIONS;
+    pol->driver = vv_conf_driver(s);
+    pol->timeout_ms = vv_conf_op_timeout(s) * 1000;
+    pol->state_dir = vv_conf_state_dir();
+    pol->remote = req->remote;
+    return pol;
+}
+
+static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
+{
+    cJSON *reply = cJSON_CreateObject(), *body;
+    const vv_policy_t *pol;
+    vv_op_t *op;
+    vv_err_t *e;
+
+    if (!strcmp(req->op, "status")) {
+        body = cJSON_AddObjectToObject(reply, "body");
+        cJSON_AddNumberToObject(body, "pid", helper);
+        cJSON_AddNumberToObject(body, "euid", geteuid());
+        cJSON_AddNumberToObject(reply, "kind", 0);
+        return reply;
+    }
+    pol = policy_for(p, req);
+    if ((e = vv_record_init(p, pol->state_dir))) {
+        op = apr_pcalloc(p, sizeof(*op));
+        op->err = e;
+        op->devices = apr_array_make(p, 1, sizeof(void *));
+    }
+    else if (!strcmp(req->op, "bind")) {
+        op = vv_bind(p, vv_conf_host(), pol, req->addresses);
+    }
+    else {
+        op = vv_unbind(p, vv_conf_host(), pol, req->addresses);
+    }
+    cJSON_AddNumberToObject(reply, "kind", op->err ? op->err->kind : 0);
+    cJSON_AddItemToObject(reply, "body", vv_op_json(op, !strcmp(req->op,
+                          "bind"), pol->driver));
+    return reply;
+}
+
+/* One connection, in a child of the helper.  It ignores the signals that
+ * stop the helper: an operation started is finished (each write bounded). */
+static void serve(int fd, pid_t helper)
+{
+    apr_pool_t *p;
+    vv_request_t req;
+    char *json;
+    size_t len;
+    vv_err_t *e;
+    cJSON *reply;
+
+    helper_signals(0);
+    apr_pool_create(&p, hs.pool);
+    if ((e = vv_proto_recv(p, fd, 5000, &json, &len))
+        || (e = vv_proto_decode(p, json, len, &req))) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hs.main, VV_TAG(20003)
+                     "helper: %s", e->msg);
+        reply = cJSON_CreateObject();
+        cJSON_AddNumberToObject(reply, "kind", VV_E_BAD_REQUEST);
+        cJSON_AddItemToObject(reply, "body", cJSON_CreateObject());
+        cJSON_AddStringToObject(cJSON_GetObjectItem(reply, "body"), "error",
+                                e->msg);
+    }
+    else {
+        reply = reply_for(p, &req, helper);
+    }
+    vv_proto_send(p, fd, reply, 5000);
+    cJSON_Delete(reply);
+    close(fd);
+    _exit(0);
+}
+
+static void accept_one(int lfd, pid_t helper)
+{
+    struct ucred cred;
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    pid_t pid;
+
+    if (fd < 0) {
+        return;
+    }
+    if (!peer_allowed(fd, &cred)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, hs.main, VV_TAG(20004)
+                     "helper: refused a connection from uid %d pid %d",
+                     (int)cred.uid, (int)cred.pid);
+        close(fd);
+        return;
+    }
+    if ((pid = fork()) == 0) {
+        close(lfd);
+        serve(fd, helper);
+    }
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, hs.main, VV_TAG(20005)
+                     "helper: cannot fork");
+    }
+    close(fd);
+}
+
+/* Records an interrupted operation left behind are settled in the
+ * background, under the lock, while the helper already answers. */
+static void start_recovery(void)
+{
+    apr_pool_t *p;
+    vv_request_t req;
+    vv_err_t *e;
+
+    if (fork() != 0) {
+        return;
+    }
+    helper_signals(0);
+    apr_pool_create(&p, hs.pool);
+    memset(&req, 0, sizeof(req));
+    req.remote = "recovery";
+    if ((e = vv_recover(p, vv_conf_host(), policy_for(p, &req)))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, hs.main, VV_TAG(20006)
+                     "helper: recovery: %s", e->msg);
+    }
+    _exit(0);
+}
+
+static void helper_main(void)
+{
+    pid_t self = getpid();
+    int lfd;
+
+    helper_signals(1);
+    /* Go with httpd, and adopt writers left blocked in the kernel. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (getppid() != hs.parent) {
+        _exit(0);
+    }
+    ap_close_listeners();
+    if ((lfd = helper_socket()) < 0) {
+        _exit(STARTUP_FAILED);
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, hs.main, VV_TAG(20007)
+                 "helper %d listening on %s as uid %d", (int)self,
+                 vv_conf_helper_socket(), (int)geteuid());
+    start_recovery();
+    while (!hs.stop) {
+        struct pollfd pfd = { lfd, POLLIN, 0 };
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+        }
+        if (poll(&pfd, 1, 1000) > 0) {
+            accept_one(lfd, self);
+        }
+    }
+    close(lfd);
+    _exit(0);
+}
+
+/* --- lifecycle in httpd's parent ------------------------------------------ */
+
+static void maintenance(int reason, void *data, apr_wait_t status);
+
+static int helper_start(void)
+{
+    helper_proc_t *hp = apr_pcalloc(hs.pool, sizeof(*hp));
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, hs.main, VV_TAG(20010)
+                     "cannot fork the privileged helper");
+        return DECLINED;
+    }
+    if (pid == 0) {
+        helper_main();
+    }
+    hp->proc.pid = pid;
+    apr_pool_note_subprocess(hs.pool, &hp->proc, APR_KILL_AFTER_TIMEOUT);
+    apr_proc_other_child_register(&hp->proc, maintenance, hp, NULL, hs.pool);
+    return OK;
+}
+
+static void maintenance(int reason, void *data, apr_wait_t status)
+{
+    helper_proc_t *hp = data;
+    int mpm_state = AP_MPMQ_STOPPING;
+
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        hp->gone = 1;
+        apr_proc_other_child_unregister(hp);
+        ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
+        if (mpm_state == AP_MPMQ_STOPPING) {
+            break;
+        }
+        if (reason == APR_OC_REASON_DEATH && status == STARTUP_FAILED) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, hs.main, VV_TAG(20011)
+                         "privileged helper could not start; bind and "
+                         "unbind answer 503 until httpd is restarted");
+            break;
+        }
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, hs.main, VV_TAG(20012)
+                     "privileged helper %d died (status %d); restarting",
+                     (int)hp->proc.pid, (int)status);
+        helper_start();
+        break;
+    case APR_OC_REASON_RESTART:
+        apr_proc_other_child_unregister(hp);
+        break;
+    case APR_OC_REASON_UNREGISTER:
+        if (!hp->gone && hp->proc.pid > 0) {
+            kill(hp->proc.pid, SIGHUP);
+        }
+        unlink(vv_conf_helper_socket());
+        break;
+    }
+}
+
+int vv_helper_init(apr_pool_t *pconf, server_rec *s)
+{
+    int n = 0;
+
+    /* httpd reads its configuration twice at start-up and daemonises in
+     * between: a helper forked on the first pass would be orphaned. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    hs.pool = pconf;
+    hs.main = s;
+    hs.parent = getpid();
+    for (server_rec *v = s; v; v = v->next) {
+        n++;
+    }
+    hs.servers = apr_palloc(pconf, sizeof(server_rec *) * (size_t)n);
+    hs.nservers = 0;
+    for (server_rec *v = s; v; v = v->next) {
+        hs.servers[hs.nservers++] = v;
+    }
+    return helper_start();
+}
+
+/* --- the workers' side ----------------------------------------------------- */
+
+static int server_index(const server_rec *s)
+{
+    for (int i = 0; i < hs.nservers; i++) {
+        if (hs.servers[i] == s) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* Across a restart the socket is briefly absent: retry like mod_cgid. */
+static vv_err_t *connect_helper(apr_pool_t *p, int patient, int *out)
+{
+    const char *path = vv_conf_helper_socket();
+    apr_time_t deadline = apr_time_now() + apr_time_from_sec(patient ? 5 : 0);
+    apr_interval_time_t pause = apr_time_from_msec(20);
+    struct sockaddr_un sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    apr_cpystrn(sa.sun_path, path, sizeof(sa.sun_path));
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+        if (fd < 0) {
+            return vv_err(p, VV_E_HELPER, "privileged helper unavailable: "
+                          "socket: %s", strerror(errno));
+        }
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            *out = fd;
+            return NULL;
+        }
+        err = errno;
+        close(fd);
+        if ((err != ENOENT && err != ECONNREFUSED)
+            || apr_time_now() + pause > deadline) {
+            return vv_err(p, VV_E_HELPER, "privileged helper unavailable "
+                          "(%s: %s)", path, strerror(err));
+        }
+        apr_sleep(pause);
+        pause = pause * 2 > apr_time_from_msec(500) ? apr_time_from_msec(500)
+                                                    : pause * 2;
+    }
+}
+
+vv_err_t *vv_helper_call(request_rec *r, const char *op,
+                         const apr_array_header_t *addrs, int *kind,
+                         cJSON **body)
+{
+    int n = addrs ? addrs->nelts : 0, fd = -1;
+    /* The helper bounds each write; this only guards against a helper that
+     * stops answering: the lock wait, then a few writes per device. */
+    int wait_ms = vv_conf_op_timeout(r->server) * 1000 * (2 + 4 * n) + 5000;
+    cJSON *req, *reply, *k;
+    char *json;
+    size_t len;
+    vv_err_t *e;
+
+    /* A status query is answered at once: no waiting out a restart. */
+    if ((e = connect_helper(r->pool, strcmp(op, "status") != 0, &fd))) {
+        return e;
+    }
+    req = vv_proto_request(op, addrs, r->useragent_ip, server_index(r->server));
+    e = vv_proto_send(r->pool, fd, req, 5000);
+    cJSON_Delete(req);
+    if (!e) {
+        e = vv_proto_recv(r->pool, fd, wait_ms, &json, &len);
+    }
+    close(fd);
+    if (e) {
+        return e;
+    }
+    reply = cJSON_ParseWithLength(json, len);
+    k = cJSON_GetObjectItemCaseSensitive(reply, "kind");
+    *body = cJSON_DetachItemFromObjectCaseSensitive(reply, "body");
+    *kind = cJSON_IsNumber(k) ? k->valueint : VV_E_INTERNAL;
+    cJSON_Delete(reply);
+    if (!cJSON_IsObject(*body)) {
+        cJSON_Delete(*body);
+        return vv_err(r->pool, VV_E_HELPER, "privileged helper sent a "
+                      "malformed reply");
+    }
+    return NULL;
+}
