@@ -18,7 +18,7 @@ APR_CFLAGS := $(shell pkg-config --cflags apr-1 2>/dev/null)
 APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
 .PHONY: all deps module run test test-deps test-unit test-api test-bind \
-        test-realsys test-sim clean
+        test-realsys test-sim test-fidelity e2e clean
 
 all: module
 
@@ -54,7 +54,8 @@ run: module
 
 # ---- make test ------------------------------------------------------------
 
-test: test-deps module test-unit test-sim test-api test-bind test-realsys
+test: test-deps module test-unit test-sim test-fidelity test-api test-bind \
+      test-realsys e2e
 
 test-deps:
 	@build/install-deps build test
@@ -71,6 +72,16 @@ test-unit: $(UNIT_TESTS)
 
 test-sim:
 	t/sim/run
+
+# The sysfs scenarios measured on the real kernel, replayed on the simulator.
+test-fidelity:
+	$(MAKE) -s -C build/sysfs-sim
+	prove t/fidelity/sim.t
+
+# Debian's kernel under QEMU with an emulated IOMMU; the API from the host.
+e2e: module
+	@build/install-deps e2e
+	build/e2e/run
 
 # The Apache-Test suite runs as root with workers dropping to nobody, in
 # three settings: a static simulator tree (the read API), a live simulator
