@@ -18,7 +18,8 @@ APR_CFLAGS := $(shell pkg-config --cflags apr-1 2>/dev/null)
 APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
 .PHONY: all deps module run test test-deps test-unit test-api test-bind \
-        test-realsys test-sim test-fidelity e2e clean
+        test-realsys test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
+        clean
 
 all: module
 
@@ -55,7 +56,7 @@ run: module
 # ---- make test ------------------------------------------------------------
 
 test: test-deps module test-unit test-sim test-fidelity test-api test-bind \
-      test-realsys e2e
+      test-realsys test-asan test-fuzz e2e
 
 test-deps:
 	@build/install-deps build test
@@ -77,6 +78,25 @@ test-sim:
 test-fidelity:
 	$(MAKE) -s -C build/sysfs-sim
 	prove t/fidelity/sim.t
+
+# The whole Apache-Test suite again, the module built with ASan and UBSan.
+test-asan: module
+	build/asan/run
+
+# libFuzzer on every decoder: a short run of each, and every regression
+# input replayed, in make test; make fuzz runs each FUZZ_SECONDS.
+FUZZ_SECONDS ?= 600
+test-fuzz:
+	@build/install-deps fuzz
+	build/fuzz/run 15
+
+fuzz:
+	@build/install-deps fuzz
+	build/fuzz/run $(FUZZ_SECONDS)
+
+# Load, restarts and a kill -9 of the helper at once, on a simulator host.
+soak: module
+	build/soak/run
 
 # Debian's kernel under QEMU with an emulated IOMMU; the API from the host.
 e2e: module

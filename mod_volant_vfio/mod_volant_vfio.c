@@ -21,15 +21,15 @@ typedef struct vv_route {
 } vv_route_t;
 
 static const vv_route_t routes[] = {
-    { "/api/v1/vfio/devices/info", M_POST, vv_api_info, 0 },
-    { "/api/v1/vfio/devices/validate", M_POST, vv_api_validate, 0 },
-    { "/api/v1/vfio/devices/iommu-groups", M_POST, vv_api_iommu_groups, 0 },
-    { "/api/v1/vfio/devices/bind", M_POST, vv_api_bind, 1 },
-    { "/api/v1/vfio/devices/unbind", M_POST, vv_api_unbind, 1 },
-    { "/api/v1/vfio/devices/group-paths", M_POST, vv_api_group_paths, 0 },
-    { "/api/v1/vfio/devices", M_GET, vv_api_devices, 0 },
-    { "/api/v1/vfio/host", M_GET, vv_api_host, 0 },
-    { "/openapi", M_GET, NULL, 0 }, /* served as embedded text */
+    { VV_API_BASE "/devices/info", M_POST, vv_api_info, 0 },
+    { VV_API_BASE "/devices/validate", M_POST, vv_api_validate, 0 },
+    { VV_API_BASE "/devices/iommu-groups", M_POST, vv_api_iommu_groups, 0 },
+    { VV_API_BASE "/devices/bind", M_POST, vv_api_bind, 1 },
+    { VV_API_BASE "/devices/unbind", M_POST, vv_api_unbind, 1 },
+    { VV_API_BASE "/devices/group-paths", M_POST, vv_api_group_paths, 0 },
+    { VV_API_BASE "/devices", M_GET, vv_api_devices, 0 },
+    { VV_API_BASE "/host", M_GET, vv_api_host, 0 },
+    { VV_OPENAPI_PATH, M_GET, NULL, 0 }, /* served as embedded text */
 };
 
 static const vv_route_t *find_route(const char *uri)
@@ -40,6 +40,14 @@ static const vv_route_t *find_route(const char *uri)
         }
     }
     return NULL;
+}
+
+int vv_is_api_uri(const char *uri)
+{
+    size_t n = sizeof(VV_API_BASE) - 1;
+
+    return uri && ((!strncmp(uri, VV_API_BASE, n) && (!uri[n] || uri[n] == '/'))
+                   || !strcmp(uri, VV_OPENAPI_PATH));
 }
 
 int vv_is_ours(request_rec *r)
@@ -85,15 +93,27 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return vv_helper_init(pconf, s);
 }
 
-/* Our locations have no files behind them: skip the filesystem walk, so a
- * directory of the same name under DocumentRoot cannot get in the way. */
-static int map_to_storage(request_rec *r)
+/* Our locations have no files behind them.  Claim the URI while the
+ * <Location> configuration is known (translate_name), then skip the
+ * filesystem walk (map_to_storage, which runs with the server's defaults):
+ * a directory of the same name under DocumentRoot cannot get in the way,
+ * and httpd's own TRACE answer (a map_to_storage hook) does not apply. */
+#define FILENAME_PREFIX VV_HANDLER ":"
+
+static int translate_name(request_rec *r)
 {
     if (!vv_is_ours(r)) {
         return DECLINED;
     }
-    r->filename = apr_pstrcat(r->pool, VV_HANDLER ":", r->uri, NULL);
+    r->filename = apr_pstrcat(r->pool, FILENAME_PREFIX, r->uri, NULL);
     return OK;
+}
+
+static int map_to_storage(request_rec *r)
+{
+    return r->filename && !strncmp(r->filename, FILENAME_PREFIX,
+                                   sizeof(FILENAME_PREFIX) - 1)
+        ? OK : DECLINED;
 }
 
 static const char *allow_header(int method)
@@ -182,6 +202,7 @@ static void register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(vv_http_insert_error_filter, NULL, NULL,

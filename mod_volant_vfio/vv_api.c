@@ -5,91 +5,13 @@
 #include "core/vv_allow.h"
 #include "core/vv_device.h"
 #include "core/vv_pci.h"
+#include "core/vv_proto.h"
+#include "core/vv_request.h"
 
 #include <apr_hash.h>
 #include <apr_strings.h>
 
 /* --- request shapes shared by several endpoints --------------------------- */
-
-static vv_err_t *bad(vv_call_t *c, const char *msg)
-{
-    return vv_err(c->p, VV_E_BAD_REQUEST, "%s", msg);
-}
-
-/* An array of strings, or NULL when absent (or null) and optional. */
-static vv_err_t *string_array(vv_call_t *c, const char *field, int required,
-                              const cJSON **out)
-{
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(c->req, field), *it;
-
-    *out = NULL;
-    if (!a || cJSON_IsNull(a)) {
-        return required ? vv_err(c->p, VV_E_BAD_REQUEST,
-                                 "missing required field: %s", field)
-                        : NULL;
-    }
-    if (!cJSON_IsArray(a)) {
-        return vv_err(c->p, VV_E_BAD_REQUEST,
-                      "field %s must be an array of strings", field);
-    }
-    cJSON_ArrayForEach(it, a) {
-        if (!cJSON_IsString(it)) {
-            return vv_err(c->p, VV_E_BAD_REQUEST,
-                          "field %s must be an array of strings", field);
-        }
-    }
-    *out = a;
-    return NULL;
-}
-
-/* "pci_addresses": each distinct address once, in request order.  Valid
- * ones are compared in canonical form; out holds the raw strings. */
-static vv_err_t *addresses(vv_call_t *c, apr_array_header_t **out)
-{
-    apr_array_header_t *list = apr_array_make(c->p, 8, sizeof(const char *));
-    apr_hash_t *seen = apr_hash_make(c->p);
-    const cJSON *a = NULL, *it;
-    vv_err_t *e;
-
-    if ((e = string_array(c, "pci_addresses", 1, &a))) {
-        return e;
-    }
-    if (cJSON_GetArraySize(a) == 0) {
-        return bad(c, "pci_addresses must not be empty");
-    }
-    cJSON_ArrayForEach(it, a) {
-        vv_addr_t addr;
-        const char *key = vv_addr_parse(it->valuestring, &addr)
-            ? apr_pstrdup(c->p, addr.text) : it->valuestring;
-        if (!apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
-            apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
-            APR_ARRAY_PUSH(list, const char *) = it->valuestring;
-        }
-    }
-    *out = list;
-    return NULL;
-}
-
-/* Every address must parse; the first that does not is the error. */
-static vv_err_t *parsed_addresses(vv_call_t *c, apr_array_header_t **out)
-{
-    apr_array_header_t *raw = NULL, *list = NULL;
-    vv_err_t *e;
-
-    if ((e = addresses(c, &raw))) {
-        return e;
-    }
-    list = apr_array_make(c->p, raw->nelts, sizeof(vv_addr_t));
-    for (int i = 0; i < raw->nelts; i++) {
-        const char *s = APR_ARRAY_IDX(raw, i, const char *);
-        if (!vv_addr_parse(s, &APR_ARRAY_PUSH(list, vv_addr_t))) {
-            return vv_err(c->p, VV_E_BAD_ADDRESS, "%s",
-                          vv_addr_format_error(c->p, s));
-        }
-    }
-    *out = list;
-    return NULL;
-}
 
 static vv_err_t *no_group(vv_call_t *c, const vv_devinfo_t *d)
 {
@@ -161,22 +83,12 @@ static cJSON *reply(vv_call_t *c, cJSON *json)
 
 vv_err_t *vv_api_info(vv_call_t *c)
 {
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(c->req, "pci_address");
     vv_devinfo_t *d = NULL;
     vv_addr_t a;
     vv_err_t *e;
 
-    if (!f || cJSON_IsNull(f)) {
-        return bad(c, "missing required field: pci_address");
-    }
-    if (!cJSON_IsString(f)) {
-        return bad(c, "field pci_address must be a string");
-    }
-    if (!vv_addr_parse(f->valuestring, &a)) {
-        return vv_err(c->p, VV_E_BAD_ADDRESS, "%s",
-                      vv_addr_format_error(c->p, f->valuestring));
-    }
-    if ((e = vv_device_read(c->p, c->host, &a, &d))) {
+    if ((e = vv_request_address(c->p, c->req, &a))
+        || (e = vv_device_read(c->p, c->host, &a, &d))) {
         return e;
     }
     reply(c, info_json(c->p, d));
@@ -184,26 +96,6 @@ vv_err_t *vv_api_info(vv_call_t *c)
 }
 
 /* --- POST /devices/validate --------------------------------------------- */
-
-static vv_err_t *client_allowlist(vv_call_t *c, vv_allowlist_t **out)
-{
-    const cJSON *a = NULL, *it;
-    vv_err_t *e;
-
-    *out = NULL;
-    if ((e = string_array(c, "allowlist", 0, &a)) || !a
-        || cJSON_GetArraySize(a) == 0) {
-        return e;
-    }
-    *out = vv_allowlist_make(c->p);
-    cJSON_ArrayForEach(it, a) {
-        if (!vv_allowlist_add(*out, it->valuestring)) {
-            return vv_err(c->p, VV_E_BAD_REQUEST, "%s",
-                          vv_pattern_error(c->p, it->valuestring));
-        }
-    }
-    return NULL;
-}
 
 /* Every problem of one device, appended to errors. */
 static int check_device(vv_call_t *c, const char *raw,
@@ -246,14 +138,19 @@ static int check_device(vv_call_t *c, const char *raw,
     return no_group;
 }
 
-static const char *join_errors(vv_call_t *c, const cJSON *errors)
+/* The first few problems, then how many more: errors lists them all. */
+static const char *summary(vv_call_t *c, const cJSON *errors)
 {
-    const char *out = NULL;
+    enum { SHOWN = 5 };
+    int n = cJSON_GetArraySize(errors), i = 0;
+    const char *out = "";
     const cJSON *it;
 
     cJSON_ArrayForEach(it, errors) {
-        out = out ? apr_pstrcat(c->p, out, "; ", it->valuestring, NULL)
-                  : it->valuestring;
+        if (i == SHOWN) {
+            return apr_psprintf(c->p, "%s; and %d more problems", out, n - i);
+        }
+        out = apr_pstrcat(c->p, out, i++ ? "; " : "", it->valuestring, NULL);
     }
     return out;
 }
@@ -267,7 +164,8 @@ vv_err_t *vv_api_validate(vv_call_t *c)
     int missing_groups = 0;
     vv_err_t *e;
 
-    if ((e = addresses(c, &raw)) || (e = client_allowlist(c, &mine))) {
+    if ((e = vv_request_addresses(c->p, c->req, &raw))
+        || (e = vv_request_allowlist(c->p, c->req, &mine))) {
         return e;
     }
     out = reply(c, cJSON_CreateObject());
@@ -288,7 +186,7 @@ vv_err_t *vv_api_validate(vv_call_t *c)
         return NULL;
     }
     cJSON_AddFalseToObject(out, "valid");
-    cJSON_AddStringToObject(out, "message", join_errors(c, errors));
+    cJSON_AddStringToObject(out, "message", summary(c, errors));
     cJSON_AddItemToObject(out, "errors", errors);
     return NULL;
 }
@@ -301,7 +199,7 @@ static vv_err_t *grouped_devices(vv_call_t *c, apr_array_header_t **out)
     apr_array_header_t *addrs = NULL, *devs = NULL;
     vv_err_t *e;
 
-    if ((e = parsed_addresses(c, &addrs))) {
+    if ((e = vv_request_parsed(c->p, c->req, &addrs))) {
         return e;
     }
     devs = apr_array_make(c->p, addrs->nelts, sizeof(vv_devinfo_t *));
@@ -478,7 +376,12 @@ static vv_err_t *operate(vv_call_t *c, const char *op)
     vv_err_t *e;
     int kind;
 
-    if ((e = parsed_addresses(c, &addrs))) {
+    if (!(e = vv_request_parsed(c->p, c->req, &addrs))
+        && addrs->nelts > VV_PROTO_MAX_ADDRESSES) {
+        e = vv_err(c->p, VV_E_BAD_REQUEST, "too many devices in one request "
+                   "(%d; at most %d)", addrs->nelts, VV_PROTO_MAX_ADDRESSES);
+    }
+    if (e) {
         reply(c, vv_api_op_failure(e->msg));
         return e;
     }
@@ -512,94 +415,21 @@ vv_err_t *vv_api_unbind(vv_call_t *c)
 
 /* --- GET /devices --------------------------------------------------------- */
 
-typedef struct filter {
-    int vendor, device;      /* -1: any */
-    unsigned class, cmask;   /* class24 & cmask == class */
-    const char *driver;      /* NULL: any */
-} filter_t;
-
-static vv_err_t *parse_hex_param(vv_call_t *c, const char *name,
-                                 const char *v, size_t len, unsigned *out)
-{
-    char *end;
-    unsigned long x = strtoul(v, &end, 16);
-
-    if (strlen(v) != len || *end || strspn(v, "0123456789abcdefABCDEF") != len) {
-        return vv_err(c->p, VV_E_BAD_REQUEST, "invalid %s filter: %s",
-                      name, vv_err_quote(c->p, v));
-    }
-    *out = (unsigned)x;
-    return NULL;
-}
-
-static vv_err_t *parse_filter(vv_call_t *c, filter_t *f)
-{
-    char *args = c->r->args ? apr_pstrdup(c->p, c->r->args) : NULL, *last;
-    vv_err_t *e = NULL;
-    unsigned v;
-
-    f->vendor = f->device = -1;
-    f->class = f->cmask = 0;
-    f->driver = NULL;
-    for (char *kv = args ? apr_strtok(args, "&", &last) : NULL; kv && !e;
-         kv = apr_strtok(NULL, "&", &last)) {
-        char *val = strchr(kv, '=');
-        size_t n;
-
-        if (!val) {
-            continue;
-        }
-        *val++ = '\0';
-        if (ap_unescape_url(val) != OK || ap_unescape_url(kv) != OK) {
-            return bad(c, "malformed query string");
-        }
-        n = strlen(val);
-        if (!strcmp(kv, "vendor")) {
-            if (!(e = parse_hex_param(c, kv, val, 4, &v))) f->vendor = (int)v;
-        }
-        else if (!strcmp(kv, "device")) {
-            if (!(e = parse_hex_param(c, kv, val, 4, &v))) f->device = (int)v;
-        }
-        else if (!strcmp(kv, "class")) {
-            if (n != 2 && n != 4 && n != 6) {
-                return vv_err(c->p, VV_E_BAD_REQUEST, "invalid class filter: "
-                              "%s (2, 4 or 6 hex digits)",
-                              vv_err_quote(c->p, val));
-            }
-            if (!(e = parse_hex_param(c, kv, val, n, &v))) {
-                f->class = v << (4 * (6 - n));
-                f->cmask = 0xffffffu & ~(0xffffffu >> (4 * n));
-            }
-        }
-        else if (!strcmp(kv, "driver")) {
-            f->driver = val;
-        }
-    }
-    return e;
-}
-
-static int filter_match(const filter_t *f, const vv_devinfo_t *d)
-{
-    return (f->vendor < 0 || (unsigned)f->vendor == d->vendor)
-        && (f->device < 0 || (unsigned)f->device == d->device)
-        && (d->class24 & f->cmask) == f->class
-        && (!f->driver || strcmp(f->driver, d->driver) == 0);
-}
-
 vv_err_t *vv_api_devices(vv_call_t *c)
 {
     apr_array_header_t *all = NULL;
-    filter_t f;
+    vv_filter_t f;
     cJSON *out;
     vv_err_t *e;
 
-    if ((e = parse_filter(c, &f)) || (e = vv_pci_scan(c->p, c->host, &all))) {
+    if ((e = vv_request_filter(c->p, c->r->args, &f))
+        || (e = vv_pci_scan(c->p, c->host, &all))) {
         return e;
     }
     out = reply(c, cJSON_CreateArray());
     for (int i = 0; i < all->nelts; i++) {
         const vv_devinfo_t *d = APR_ARRAY_IDX(all, i, vv_devinfo_t *);
-        if (filter_match(&f, d)) {
+        if (vv_filter_match(&f, d)) {
             cJSON_AddItemToArray(out, info_json(c->p, d));
         }
     }

@@ -26,6 +26,20 @@
  * which would only loop (mod_cgid's convention). */
 #define STARTUP_FAILED 254
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+/* The helper's processes end with _exit (never httpd's atexit handlers);
+ * under the sanitizers (make test-asan) they check for leaks first. */
+static void helper_exit(int code)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_do_recoverable_leak_check();
+#endif
+    _exit(code);
+}
+
 typedef struct helper_proc {
     apr_proc_t proc;
     int gone; /* reaped: never signal this pid again */
@@ -194,7 +208,8 @@ static void serve(int fd, pid_t helper)
     vv_proto_send(p, fd, reply, 5000);
     cJSON_Delete(reply);
     close(fd);
-    _exit(0);
+    apr_pool_destroy(p);
+    helper_exit(0);
 }
 
 static void accept_one(int lfd, pid_t helper)
@@ -243,7 +258,8 @@ static void start_recovery(void)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, hs.main, VV_TAG(20006)
                      "helper: recovery: %s", e->msg);
     }
-    _exit(0);
+    apr_pool_destroy(p);
+    helper_exit(0);
 }
 
 static void helper_main(void)
@@ -275,7 +291,7 @@ static void helper_main(void)
         }
     }
     close(lfd);
-    _exit(0);
+    helper_exit(0);
 }
 
 /* --- lifecycle in httpd's parent ------------------------------------------ */

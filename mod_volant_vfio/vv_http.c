@@ -1,5 +1,6 @@
 #include "vv_http.h"
 #include "vv_config.h"
+#include "core/vv_request.h"
 
 #include <apr_strings.h>
 #include <ctype.h>
@@ -140,47 +141,6 @@ static int is_json_type(const char *ct)
     return *ct == '\0' || *ct == ';';
 }
 
-/* RFC 8259 text is UTF-8; we also refuse NUL, raw or escaped, because a C
- * string would silently end there ("0000:01:00.0\u0000junk"). */
-static const char *check_text(const char *s, apr_size_t n)
-{
-    for (apr_size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        apr_size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2
-                       : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-        unsigned cp;
-
-        if (c == 0) {
-            return "request body contains a NUL byte";
-        }
-        if (c == '\\' && i + 1 < n) {
-            if (s[i + 1] == 'u' && i + 6 <= n && !strncmp(s + i + 2, "0000", 4)) {
-                return "request body contains an escaped NUL character";
-            }
-            i += 2;
-            continue;
-        }
-        if (len == 0 || i + len > n) {
-            return "request body is not valid UTF-8";
-        }
-        cp = len == 1 ? c : c & (0x7f >> len);
-        for (apr_size_t k = 1; k < len; k++) {
-            unsigned char cc = (unsigned char)s[i + k];
-            if ((cc & 0xc0) != 0x80) {
-                return "request body is not valid UTF-8";
-            }
-            cp = (cp << 6) | (cc & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
-            || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
-            || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return "request body is not valid UTF-8";
-        }
-        i += len;
-    }
-    return NULL;
-}
-
 static vv_err_t *too_large(request_rec *r, apr_off_t cap)
 {
     /* Do not drain a body we refuse; close the connection instead. */
@@ -248,7 +208,6 @@ vv_err_t *vv_http_read_json(request_rec *r, cJSON **out, int *pass)
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_off_t cap = vv_conf_max_body(r), declared;
     apr_size_t len = 0;
-    const char *bad;
     char *text = NULL;
     vv_err_t *e;
     cJSON *json;
@@ -265,22 +224,10 @@ vv_err_t *vv_http_read_json(request_rec *r, cJSON **out, int *pass)
     if ((e = read_body(r, cap, &text, &len, pass))) {
         return e;
     }
-    if ((bad = check_text(text, len))) {
-        return vv_err(r->pool, VV_E_BAD_REQUEST, "%s", bad);
+    if ((e = vv_request_json(r->pool, text, len, &json))) {
+        return e;
     }
-    /* Length includes the NUL so that trailing garbage is an error. */
-    json = vv_json_own(r->pool, cJSON_ParseWithLengthOpts(text, len + 1,
-                                                           NULL, 1));
-    if (!json) {
-        return vv_err(r->pool, VV_E_BAD_REQUEST,
-                      len ? "malformed JSON in request body"
-                          : "request body is empty (expected a JSON object)");
-    }
-    if (!cJSON_IsObject(json)) {
-        return vv_err(r->pool, VV_E_BAD_REQUEST,
-                      "request body must be a JSON object");
-    }
-    *out = json;
+    *out = vv_json_own(r->pool, json);
     return NULL;
 }
 
@@ -326,9 +273,21 @@ static apr_status_t error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return APR_SUCCESS;
 }
 
+/* Errors httpd raises before it has walked the <Location>s (an encoded
+ * slash, an oversized header) carry the server's defaults only: then the
+ * URI decides. */
+static int ours_or_our_uri(request_rec *r)
+{
+    if (vv_is_ours(r)) {
+        return 1;
+    }
+    return r->per_dir_config == r->server->lookup_defaults
+        && vv_is_api_uri(r->uri);
+}
+
 void vv_http_insert_error_filter(request_rec *r)
 {
-    if (ap_is_HTTP_ERROR(r->status) && vv_is_ours(r)) {
+    if (ap_is_HTTP_ERROR(r->status) && ours_or_our_uri(r)) {
         if (r->status == HTTP_UNAUTHORIZED) {
             apr_table_setn(r->err_headers_out, "WWW-Authenticate",
                            "Bearer realm=\"volant-vfio\"");

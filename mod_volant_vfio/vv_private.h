@@ -24,7 +24,14 @@ extern module AP_MODULE_DECLARE_DATA volant_vfio_module;
 /* The handler name SetHandler uses. */
 #define VV_HANDLER "volant-vfio"
 
+/* Where the API lives (API.md): every route is below it, or /openapi. */
+#define VV_API_BASE "/api/v1/vfio"
+#define VV_OPENAPI_PATH "/openapi"
+
 /* Whether the request is in a location that SetHandler hands to us. */
 int vv_is_ours(request_rec *r);
+
+/* Whether a URI is the API's: below VV_API_BASE, or /openapi. */
+int vv_is_api_uri(const char *uri);
 
 #endif

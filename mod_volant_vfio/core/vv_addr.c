@@ -1,6 +1,7 @@
 #include "vv_addr.h"
 #include "vv_err.h"
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,4 +60,29 @@ const char *vv_addr_format_error(apr_pool_t *p, const char *in)
     return apr_psprintf(p, "invalid PCI address format: %s "
                         "(expected format: 0000:01:00.0)",
                         vv_err_quote(p, in));
+}
+
+vv_err_t *vv_addr_list(apr_pool_t *p, const apr_array_header_t *raw,
+                       apr_array_header_t **out)
+{
+    apr_array_header_t *list = apr_array_make(p, raw->nelts,
+                                              sizeof(vv_addr_t));
+    apr_hash_t *seen = apr_hash_make(p);
+
+    for (int i = 0; i < raw->nelts; i++) {
+        const char *s = APR_ARRAY_IDX(raw, i, const char *);
+        vv_addr_t a;
+
+        if (!vv_addr_parse(s, &a)) {
+            return vv_err(p, VV_E_BAD_ADDRESS, "%s",
+                          vv_addr_format_error(p, s));
+        }
+        if (!apr_hash_get(seen, a.text, APR_HASH_KEY_STRING)) {
+            APR_ARRAY_PUSH(list, vv_addr_t) = a;
+            apr_hash_set(seen, apr_pstrdup(p, a.text), APR_HASH_KEY_STRING,
+                         "");
+        }
+    }
+    *out = list;
+    return NULL;
 }

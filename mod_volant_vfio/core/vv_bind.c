@@ -43,29 +43,23 @@ static vv_outcome_t *outcome(vv_op_t *op, apr_pool_t *p, const mv_t *m,
     return o;
 }
 
-/* The client's strings, parsed, each distinct address once. */
+/* The client's strings, each distinct address once, canonical. */
 static vv_err_t *parse(apr_pool_t *p, const apr_array_header_t *raw,
                        apr_array_header_t **out)
 {
-    apr_array_header_t *list = apr_array_make(p, raw->nelts,
-                                              sizeof(const char *));
-    apr_hash_t *seen = apr_hash_make(p);
+    apr_array_header_t *addrs, *list;
+    vv_err_t *e;
 
     if (raw->nelts == 0) {
         return vv_err(p, VV_E_BAD_REQUEST, "pci_addresses must not be empty");
     }
-    for (int i = 0; i < raw->nelts; i++) {
-        const char *s = APR_ARRAY_IDX(raw, i, const char *);
-        vv_addr_t a;
-        if (!vv_addr_parse(s, &a)) {
-            return vv_err(p, VV_E_BAD_ADDRESS, "%s",
-                          vv_addr_format_error(p, s));
-        }
-        if (!apr_hash_get(seen, a.text, APR_HASH_KEY_STRING)) {
-            const char *k = apr_pstrdup(p, a.text);
-            apr_hash_set(seen, k, APR_HASH_KEY_STRING, k);
-            APR_ARRAY_PUSH(list, const char *) = k;
-        }
+    if ((e = vv_addr_list(p, raw, &addrs))) {
+        return e;
+    }
+    list = apr_array_make(p, addrs->nelts, sizeof(const char *));
+    for (int i = 0; i < addrs->nelts; i++) {
+        APR_ARRAY_PUSH(list, const char *) =
+            apr_pstrdup(p, APR_ARRAY_IDX(addrs, i, vv_addr_t).text);
     }
     *out = list;
     return NULL;

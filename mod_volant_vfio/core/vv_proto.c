@@ -216,24 +216,36 @@ vv_err_t *vv_proto_send(apr_pool_t *p, int fd, const cJSON *json,
     return rc ? io_err(p, rc, "sending") : NULL;
 }
 
+vv_err_t *vv_proto_header(apr_pool_t *p, const unsigned char head[8],
+                          size_t *len)
+{
+    size_t n = ((size_t)head[4] << 24) | ((size_t)head[5] << 16)
+               | ((size_t)head[6] << 8) | head[7];
+
+    if (memcmp(head, VV_PROTO_MAGIC, 4) != 0) {
+        return bad(p, "bad magic or version");
+    }
+    if (n == 0 || n > VV_PROTO_MAX_FRAME) {
+        return bad(p, "bad frame length");
+    }
+    *len = n;
+    return NULL;
+}
+
 vv_err_t *vv_proto_recv(apr_pool_t *p, int fd, int timeout_ms, char **json,
                         size_t *len)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     unsigned char head[8];
     size_t n;
+    vv_err_t *e;
     int rc = io_all(fd, (char *)head, sizeof(head), 0, deadline);
 
     if (rc) {
         return io_err(p, rc, "receiving");
     }
-    if (memcmp(head, VV_PROTO_MAGIC, 4) != 0) {
-        return bad(p, "bad magic or version");
-    }
-    n = ((size_t)head[4] << 24) | ((size_t)head[5] << 16)
-        | ((size_t)head[6] << 8) | head[7];
-    if (n == 0 || n > VV_PROTO_MAX_FRAME) {
-        return bad(p, "bad frame length");
+    if ((e = vv_proto_header(p, head, &n))) {
+        return e;
     }
     *json = apr_palloc(p, n + 1);
     if ((rc = io_all(fd, *json, n, 0, deadline))) {

@@ -35,6 +35,11 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
                         const char *remote, int server);
 
+/* The payload length a frame header announces; VV_E_BAD_REQUEST for a bad
+ * magic or a length out of bounds. */
+vv_err_t *vv_proto_header(apr_pool_t *p, const unsigned char head[8],
+                          size_t *len);
+
 /* Frame I/O on a socket, bounded by a deadline (apr_time_now() based).
  * Reads return NULL and the frame's JSON text (NUL-terminated). */
 vv_err_t *vv_proto_send(apr_pool_t *p, int fd, const cJSON *json,

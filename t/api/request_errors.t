@@ -10,7 +10,7 @@ use Apache::TestUtil qw(t_cmp);
 use IO::Socket::INET ();
 use VVTest;
 
-plan tests => 46;
+plan tests => 47;
 
 my $info = api('/devices/info');
 my $good = '{"pci_address":"0000:01:00.0"}';
@@ -78,6 +78,14 @@ ok t_cmp($code, 404, 'an unknown path under the base is a 404');
 ok t_cmp(is_json_error($res, $b) ? 1 : 0, 1, 'as JSON');
 ($code) = get_json(api('/devices/info/'));
 ok t_cmp($code, 404, 'a trailing slash is another path');
+# A directory of the same name under DocumentRoot changes nothing (no
+# mod_dir redirect, no file walk): the URI is the module's.
+my $docroot = Apache::Test::vars('documentroot');
+system('mkdir', '-p', "$docroot/api/v1/vfio/host") == 0 or die "mkdir: $!";
+($code, $b, $res) = get_json(api('/host'));
+ok t_cmp([$code, $res->header('Content-Type')], [200, qr{^application/json}],
+         'a same-named directory under DocumentRoot does not get in the way');
+system('rm', '-rf', "$docroot/api");
 
 # size caps
 Apache::TestRequest::module('vv_small_body');

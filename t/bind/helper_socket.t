@@ -17,7 +17,7 @@ use Time::HiRes ();
 use VVTest;
 use VVSim;
 
-plan tests => 19;
+plan tests => 22;
 
 sub parent_of {
     open my $fh, '<', "/proc/$_[0]/stat" or return 0;
@@ -83,12 +83,31 @@ my @forged = (
     ['garbage garbage', 'garbage'],
     ['VVH1' . pack('N', 50) . '{"op":"bi', 'a truncated frame'],
     [frame({ op => 'bind', addresses => ['0000:04:00.0'], extra => 1 }), 'an unknown field'],
+    [frame({ op => 'bind', addresses => [('0000:04:00.0') x 300] }), 'too many addresses'],
+    [frame({ op => 'bind', addresses => ['0000:04:00.0'], remote => "x\ny" }),
+     'a forged log line in remote'],
 );
 for my $f (@forged) {
     my $r = ask_as($nobody, $f->[0]);
     my $kind = eval { JSON::PP::decode_json($r)->{kind} } // 'no reply';
     ok t_cmp($kind ne '0' ? 1 : 0, 1, "refused: $f->[1] ($kind)");
 }
+# A frame that stalls: the helper gives up on it (after 5 s) and writes
+# nothing.
+my $slow = in_background(sub {
+    my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path) or return 'connect';
+    my $f = frame({ op => 'bind', addresses => ['0000:04:00.0'], server => 0 });
+    print $s substr($f, 0, 12);
+    $s->flush;
+    my $t0 = Time::HiRes::time();
+    local $/;
+    my $reply = <$s> // '';
+    my $kind = eval { JSON::PP::decode_json(substr($reply, 8))->{kind} } // 'none';
+    return (Time::HiRes::time() - $t0, $kind);
+});
+my ($waited, $kind) = finish($slow);
+ok t_cmp([$waited > 4 && $waited < 9 ? 1 : 0, $kind ne '0' ? 1 : 0], [1, 1],
+         sprintf('a stalled frame is refused after %.1f s', $waited));
 my $writes = do { local (@ARGV, $/) = (mount() . '/sim/log'); <> } // '';
 ok t_cmp($writes, '', 'not one sysfs write');
 

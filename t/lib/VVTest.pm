@@ -9,7 +9,7 @@ use JSON::PP ();
 use Exporter 'import';
 
 our @EXPORT = qw(api post_json get_json request_raw json_of is_json_error
-                 sysfs_root dev_root);
+                 sysfs_root dev_root raw_http);
 
 my $json = JSON::PP->new->utf8->canonical->allow_nonref;
 
@@ -49,6 +49,50 @@ sub is_json_error {
     return ($res->header('Content-Type') // '') =~ m{^application/json}
         && ref $body eq 'HASH' && defined $body->{error}
         && !ref $body->{error};
+}
+
+# Bytes straight to the server of the selected virtual host, for what LWP
+# will not send (lying lengths, stalled bodies, duplicate headers).  Writes
+# each chunk of @parts after pausing `pause` seconds; returns the first
+# response as (status, content type, body).
+sub raw_http {
+    my (%o) = @_;
+    require IO::Socket::INET;
+    my $sock = IO::Socket::INET->new(PeerAddr => Apache::TestRequest::hostport(),
+                                     Timeout => 10) or die "connect: $!";
+    for my $i (0 .. $#{$o{parts}}) {
+        select(undef, undef, undef, $o{pause}) if $i && $o{pause};
+        local $SIG{PIPE} = 'IGNORE';
+        print $sock $o{parts}[$i];
+    }
+    $sock->shutdown(1) if $o{close};
+    my ($reply, $buf) = ('', '');
+    my $deadline = time + ($o{timeout} // 15);
+    while (time < $deadline) {
+        my $rin = '';
+        vec($rin, fileno($sock), 1) = 1;
+        last unless select(my $rout = $rin, undef, undef, 1) >= 0;
+        next unless vec($rout, fileno($sock), 1);
+        last unless sysread($sock, $buf, 65536);
+        $reply .= $buf;
+        last if _complete($reply);
+    }
+    close $sock;
+    my ($status) = $reply =~ m{^HTTP/1\.\d (\d{3})};
+    my ($type) = $reply =~ m{\r\nContent-Type: ([^\r]*)}i;
+    my ($body) = $reply =~ m{\r\n\r\n(.*)}s;
+    if (defined $body && $reply =~ m{\r\nContent-Length: (\d+)}i) {
+        $body = substr($body, 0, $1);
+    }
+    return ($status // 0, $type // '', $body // '');
+}
+
+sub _complete {
+    my ($r) = @_;
+    my ($head, $body) = split /\r\n\r\n/, $r, 2;
+    return 0 unless defined $body;
+    my ($len) = $head =~ m{\r\nContent-Length: (\d+)}i;
+    return defined $len && length($body) >= $len;
 }
 
 sub sysfs_root { return $ENV{VV_TEST_SYSFS} }
