@@ -12,12 +12,12 @@ SO        := $(MOD)/.libs/mod_volant_vfio.so
 CORE_SRC  := $(wildcard $(MOD)/core/*.c)
 GLUE_SRC  := $(MOD)/mod_volant_vfio.c $(MOD)/vv_config.c $(MOD)/vv_http.c \
              $(MOD)/vv_api.c $(MOD)/vv_authz.c $(MOD)/vv_helper.c \
-             $(MOD)/vv_openapi_doc.c
+             $(MOD)/vv_status.c $(MOD)/vv_openapi_doc.c
 HEADERS   := $(wildcard $(MOD)/*.h $(MOD)/core/*.h)
 APR_CFLAGS := $(shell pkg-config --cflags apr-1 2>/dev/null)
 APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
-.PHONY: all deps module run test test-deps test-unit test-api test-bind \
+.PHONY: all deps module run test test-deps test-lint test-unit test-api test-bind \
         test-realsys test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
         clean
 
@@ -55,7 +55,7 @@ run: module
 
 # ---- make test ------------------------------------------------------------
 
-test: test-deps module test-unit test-sim test-fidelity test-api test-bind \
+test: test-deps module test-lint test-unit test-sim test-fidelity test-api test-bind \
       test-realsys test-asan test-fuzz e2e
 
 test-deps:
@@ -67,6 +67,10 @@ $(OUT)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -D_GNU_SOURCE -g $(APR_CFLAGS) -I/usr/include/cjson \
 	    -I$(MOD) -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcjson -lpci
+
+# Source checks: every log message tagged, each tag once.
+test-lint:
+	prove t/lint
 
 test-unit: $(UNIT_TESTS)
 	prove --exec '' $(UNIT_TESTS)

@@ -8,6 +8,7 @@
 #include "vv_helper.h"
 #include "vv_http.h"
 #include "vv_openapi.h"
+#include "vv_status.h"
 #include "core/vv_pci.h"
 
 #include <ap_expr.h>
@@ -167,6 +168,7 @@ static int handler(request_rec *r)
 {
     const vv_route_t *route;
     vv_err_t *e;
+    int rc;
 
     if (!r->handler || strcmp(r->handler, VV_HANDLER) != 0) {
         return DECLINED;
@@ -195,7 +197,11 @@ static int handler(request_rec *r)
     if (!route->fn) {
         return serve_openapi(r);
     }
-    return dispatch(r, route);
+    rc = dispatch(r, route);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, VV_TAG(10002)
+                  "%s %s: %d in %" APR_TIME_T_FMT " us", r->method,
+                  route->path, r->status, apr_time_now() - r->request_time);
+    return rc;
 }
 
 static void register_hooks(apr_pool_t *p)
@@ -209,6 +215,7 @@ static void register_hooks(apr_pool_t *p)
                                 APR_HOOK_MIDDLE);
     vv_http_register_filters();
     vv_authz_register(p);
+    vv_status_register();
 }
 
 AP_DECLARE_MODULE(volant_vfio) = {

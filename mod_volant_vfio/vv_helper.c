@@ -51,6 +51,7 @@ static struct {
     server_rec **servers;    /* index -> virtual host, for the policy */
     int nservers;
     pid_t parent;            /* httpd's parent */
+    apr_time_t started;      /* when this helper started */
     volatile sig_atomic_t stop;
 } hs;
 
@@ -147,17 +148,50 @@ static vv_policy_t *policy_for(apr_pool_t *p, const vv_request_t *req)
     return pol;
 }
 
+/* The helper's state for GET /host and mod_status. */
+static cJSON *status_body(apr_pool_t *p, pid_t helper)
+{
+    cJSON *body = cJSON_CreateObject();
+    const char *dir = vv_conf_state_dir();
+    apr_array_header_t *records;
+    vv_stats_t s;
+    long held = 0;
+
+    vv_stats_read(p, dir, &s);
+    if (!vv_record_list(p, dir, &records)) {
+        for (int i = 0; i < records->nelts; i++) {
+            held += !strcmp(APR_ARRAY_IDX(records, i, vv_record_t *)->phase,
+                            VV_PHASE_BOUND);
+        }
+    }
+    cJSON_AddNumberToObject(body, "pid", helper);
+    cJSON_AddNumberToObject(body, "euid", geteuid());
+    cJSON_AddNumberToObject(body, "uptime",
+                            (double)apr_time_sec(apr_time_now() - hs.started));
+    cJSON_AddNumberToObject(body, "binds", (double)s.binds);
+    cJSON_AddNumberToObject(body, "unbinds", (double)s.unbinds);
+    cJSON_AddNumberToObject(body, "refusals", (double)s.refusals);
+    cJSON_AddNumberToObject(body, "failures", (double)s.failures);
+    cJSON_AddNumberToObject(body, "held", (double)held);
+    if (s.last_error) {
+        char when[APR_RFC822_DATE_LEN];
+        apr_rfc822_date(when, s.last_error_time);
+        cJSON_AddStringToObject(body, "last_error", s.last_error);
+        cJSON_AddStringToObject(body, "last_error_time", when);
+    }
+    return body;
+}
+
 static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
 {
-    cJSON *reply = cJSON_CreateObject(), *body;
+    cJSON *reply = cJSON_CreateObject();
     const vv_policy_t *pol;
+    int bind = !strcmp(req->op, "bind");
     vv_op_t *op;
     vv_err_t *e;
 
     if (!strcmp(req->op, "status")) {
-        body = cJSON_AddObjectToObject(reply, "body");
-        cJSON_AddNumberToObject(body, "pid", helper);
-        cJSON_AddNumberToObject(body, "euid", geteuid());
+        cJSON_AddItemToObject(reply, "body", status_body(p, helper));
         cJSON_AddNumberToObject(reply, "kind", 0);
         return reply;
     }
@@ -167,15 +201,13 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
         op->err = e;
         op->devices = apr_array_make(p, 1, sizeof(void *));
     }
-    else if (!strcmp(req->op, "bind")) {
-        op = vv_bind(p, vv_conf_host(), pol, req->addresses);
-    }
     else {
-        op = vv_unbind(p, vv_conf_host(), pol, req->addresses);
+        op = (bind ? vv_bind : vv_unbind)(p, vv_conf_host(), pol,
+                                          req->addresses);
+        vv_stats_count(p, pol->state_dir, bind, op->err);
     }
     cJSON_AddNumberToObject(reply, "kind", op->err ? op->err->kind : 0);
-    cJSON_AddItemToObject(reply, "body", vv_op_json(op, !strcmp(req->op,
-                          "bind"), pol->driver));
+    cJSON_AddItemToObject(reply, "body", vv_op_json(op, bind, pol->driver));
     return reply;
 }
 
@@ -267,6 +299,7 @@ static void helper_main(void)
     pid_t self = getpid();
     int lfd;
 
+    hs.started = apr_time_now();
     helper_signals(1);
     /* Go with httpd, and adopt writers left blocked in the kernel. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -249,6 +249,109 @@ vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
     return first;
 }
 
+/* --- counters ---------------------------------------------------------------- */
+
+static void stats_from(apr_pool_t *p, const char *text, vv_stats_t *s)
+{
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *f;
+
+    memset(s, 0, sizeof(*s));
+#define NUM(name) \
+    ((f = cJSON_GetObjectItemCaseSensitive(j, name)) && cJSON_IsNumber(f) \
+     ? f->valuedouble : 0)
+    s->binds = (long)NUM("binds");
+    s->unbinds = (long)NUM("unbinds");
+    s->refusals = (long)NUM("refusals");
+    s->failures = (long)NUM("failures");
+    s->last_error_time = (apr_time_t)NUM("last_error_time_usec");
+    s->since = (apr_time_t)NUM("since_usec");
+#undef NUM
+    f = cJSON_GetObjectItemCaseSensitive(j, "last_error");
+    s->last_error = cJSON_IsString(f) ? apr_pstrdup(p, f->valuestring) : NULL;
+    cJSON_Delete(j);
+}
+
+static char *stats_text(const vv_stats_t *s)
+{
+    cJSON *j = cJSON_CreateObject();
+    char *text;
+
+    cJSON_AddNumberToObject(j, "binds", (double)s->binds);
+    cJSON_AddNumberToObject(j, "unbinds", (double)s->unbinds);
+    cJSON_AddNumberToObject(j, "refusals", (double)s->refusals);
+    cJSON_AddNumberToObject(j, "failures", (double)s->failures);
+    if (s->last_error) {
+        cJSON_AddStringToObject(j, "last_error", s->last_error);
+    }
+    cJSON_AddNumberToObject(j, "last_error_time_usec",
+                            (double)s->last_error_time);
+    cJSON_AddNumberToObject(j, "since_usec", (double)s->since);
+    text = cJSON_Print(j);
+    cJSON_Delete(j);
+    return text;
+}
+
+static int is_refusal(vv_kind_t k)
+{
+    return k != VV_E_KERNEL && k != VV_E_TIMEOUT && k != VV_E_INTERNAL;
+}
+
+void vv_stats_count(apr_pool_t *p, const char *state_dir, int bind,
+                    const vv_err_t *err)
+{
+    const char *path = apr_pstrcat(p, state_dir, "/stats.json", NULL);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    char buf[8192], *text;
+    vv_stats_t s;
+    ssize_t n;
+
+    /* Handlers run in parallel (refusals need no host lock): serialise. */
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    stats_from(p, buf, &s);
+    if (!s.since) {
+        s.since = apr_time_now();
+    }
+    if (!err) {
+        *(bind ? &s.binds : &s.unbinds) += 1;
+    }
+    else {
+        *(is_refusal(err->kind) ? &s.refusals : &s.failures) += 1;
+        s.last_error = apr_pstrcat(p, bind ? "bind: " : "unbind: ", err->msg,
+                                   NULL);
+        s.last_error_time = apr_time_now();
+    }
+    if ((text = stats_text(&s))) {
+        if (ftruncate(fd, 0) == 0
+            && pwrite(fd, text, strlen(text), 0) != (ssize_t)strlen(text)) {
+            /* counters are best effort */
+        }
+        cJSON_free(text);
+    }
+    close(fd);
+}
+
+void vv_stats_read(apr_pool_t *p, const char *state_dir, vv_stats_t *out)
+{
+    char buf[8192];
+    int fd = open(apr_pstrcat(p, state_dir, "/stats.json", NULL),
+                  O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    stats_from(p, buf, out);
+}
+
 /* --- the lock -------------------------------------------------------------- */
 
 struct vv_lock {

@@ -6,6 +6,7 @@ use warnings;
 use Apache::TestRequest ();
 use HTTP::Request ();
 use JSON::PP ();
+use VVSchema ();
 use Exporter 'import';
 
 our @EXPORT = qw(api post_json get_json request_raw json_of is_json_error
@@ -15,10 +16,12 @@ my $json = JSON::PP->new->utf8->canonical->allow_nonref;
 
 sub api { return "/api/v1/vfio$_[0]" }
 
-# (status, decoded body or undef, HTTP::Response)
+# (status, decoded body or undef, HTTP::Response).  Every response is
+# checked against the OpenAPI document on the way (VVSchema).
 sub json_of {
     my ($res) = @_;
     my $body = eval { $json->decode($res->content) };
+    VVSchema::check($res, $body);
     return ($res->code, $body, $res);
 }
 
