@@ -19,7 +19,7 @@ APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
 .PHONY: all deps module run test test-deps test-lint test-unit test-api test-bind \
         test-realsys test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
-        clean
+        install uninstall deb test-openapi test-install test-deb clean
 
 all: module
 
@@ -55,8 +55,9 @@ run: module
 
 # ---- make test ------------------------------------------------------------
 
-test: test-deps module test-lint test-unit test-sim test-fidelity test-api test-bind \
-      test-realsys test-asan test-fuzz e2e
+test: test-deps module test-lint test-unit test-sim test-fidelity test-api \
+      test-bind test-realsys test-asan test-fuzz test-openapi test-install \
+      test-deb e2e
 
 test-deps:
 	@build/install-deps build test
@@ -119,6 +120,35 @@ test-bind: module
 
 test-realsys: module
 	VV_REAL_SYS=1 t/run-apache-test t/realsys
+
+# ---- for operators -----------------------------------------------------------
+
+# make install [DESTDIR=/stage]: the module into apxs's LIBEXECDIR and
+# conf/volant_vfio.{load,conf} into /etc/apache2/mods-available (enables
+# nothing: a2enmod volant_vfio).  make uninstall removes exactly that.
+install: module
+	DESTDIR="$(DESTDIR)" APXS="$(APXS)" build/install/install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" APXS="$(APXS)" build/install/uninstall
+
+# The Debian package libapache2-mod-volant-vfio, into build/out/deb/.
+deb: module
+	@build/install-deps build deb
+	build/deb/build
+
+# The OpenAPI document by a standard validator (npm ci on first use).
+test-openapi:
+	build/openapi/validate $(MOD)/openapi.json
+
+# Install/uninstall and the package on this machine's apache2 (a private
+# loopback port; the system's configuration checked unchanged).
+test-install: module
+	build/install/test
+
+test-deb: module
+	@build/install-deps build deb
+	build/deb/test
 
 clean:
 	rm -rf $(OUT) $(MOD)/.libs $(MOD)/core/.libs $(MOD)/*.lo $(MOD)/*.la \

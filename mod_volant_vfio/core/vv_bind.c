@@ -105,6 +105,18 @@ static const char *shown_driver(const char *driver)
     return driver[0] ? driver : "none";
 }
 
+/* A fresh install moves nothing until its operator says which devices. */
+static vv_err_t *need_allowlist(apr_pool_t *p, const vv_policy_t *pol,
+                                const char *verb)
+{
+    if (pol->allow) {
+        return NULL;
+    }
+    return vv_err(p, VV_E_NOT_ALLOWED, "%s refused: no device allowlist is "
+                  "configured; set VolantVfioAllow to the vendor:device IDs "
+                  "bind may take", verb);
+}
+
 /* --- bind ----------------------------------------------------------------- */
 
 static vv_err_t *check_requested(vv_ctx_t *c, const vv_devinfo_t *d)
@@ -400,13 +412,8 @@ vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
     apr_array_header_t *addrs, *plan = NULL;
     vv_lock_t *lock = NULL;
 
-    if ((op->err = parse(p, raw, &addrs))) {
-        return op;
-    }
-    if (!pol->allow) {
-        op->err = vv_err(p, VV_E_NOT_ALLOWED, "bind refused: no device "
-                         "allowlist is configured; set VolantVfioAllow to the "
-                         "vendor:device IDs bind may take");
+    if ((op->err = parse(p, raw, &addrs))
+        || (op->err = need_allowlist(p, pol, "bind"))) {
         return op;
     }
     if ((op->err = vv_lock_take(p, pol->state_dir, lock_set(c, addrs),
@@ -566,7 +573,8 @@ vv_op_t *vv_unbind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
     apr_array_header_t *addrs, *plan = NULL;
     vv_lock_t *lock = NULL;
 
-    if ((op->err = parse(p, raw, &addrs))) {
+    if ((op->err = parse(p, raw, &addrs))
+        || (op->err = need_allowlist(p, pol, "unbind"))) {
         return op;
     }
     if ((op->err = vv_lock_take(p, pol->state_dir, lock_set(c, addrs),

@@ -24,7 +24,8 @@ my ($code, $b) = bind('0000:04:00.0');
 ok t_cmp($code, 403, 'no allowlist configured: 403');
 ok t_cmp($b->{message}, qr/VolantVfioAllow/, 'the message names the directive');
 ($code, $b) = unbind('0000:05:00.0');
-ok t_cmp($code, 200, 'unbind needs no allowlist');
+ok t_cmp([$code, $b->{message}], [403, qr/^unbind refused: .*VolantVfioAllow/],
+         'so is unbind');
 sim_load('mixed-host');
 
 Apache::TestRequest::module('vv_bind');
