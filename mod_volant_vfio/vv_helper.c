@@ -273,7 +273,7 @@ static void accept_one(int lfd, pid_t helper)
 
 /* Records an interrupted operation left behind are settled in the
  * background, under the lock, while the helper already answers. */
-static void start_recovery(void)
+static void start_recovery(int lfd)
 {
     apr_pool_t *p;
     vv_request_t req;
@@ -282,6 +282,7 @@ static void start_recovery(void)
     if (fork() != 0) {
         return;
     }
+    close(lfd);
     helper_signals(0);
     apr_pool_create(&p, hs.pool);
     memset(&req, 0, sizeof(req));
@@ -314,7 +315,7 @@ static void helper_main(void)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, hs.main, VV_TAG(20007)
                  "helper %d listening on %s as uid %d", (int)self,
                  vv_conf_helper_socket(), (int)geteuid());
-    start_recovery();
+    start_recovery(lfd);
     while (!hs.stop) {
         struct pollfd pfd = { lfd, POLLIN, 0 };
         while (waitpid(-1, NULL, WNOHANG) > 0) {

@@ -4,18 +4,10 @@
  * bytes. */
 #include "core/vv_allow.h"
 
-#include <apr_general.h>
+#include "fuzz.h"
 #include <apr_strings.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {

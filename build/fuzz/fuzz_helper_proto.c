@@ -2,17 +2,9 @@
  * trust boundary.  Input: a whole frame (8-byte header, then the JSON). */
 #include "core/vv_proto.h"
 
-#include <apr_general.h>
+#include "fuzz.h"
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {

@@ -4,17 +4,9 @@
  * string of GET /devices. */
 #include "core/vv_request.h"
 
-#include <apr_general.h>
+#include "fuzz.h"
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {

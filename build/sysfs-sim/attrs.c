@@ -120,6 +120,8 @@ static int dev_show(struct node *n, struct device *d, struct strbuf *out, uid_t 
 		sb_printf(out, "%s\n", d->override ? d->override : "(null)");
 		break;
 	case DA_BOOT_VGA: sb_printf(out, "%d\n", d->boot_vga); break;
+	case DA_SECONDARY_BUS: sb_printf(out, "%d\n", bridge_secondary_bus(d) < 0 ? 0 : bridge_secondary_bus(d)); break;
+	case DA_SUBORDINATE_BUS: sb_printf(out, "%d\n", subordinate_bus(d) < 0 ? 0 : subordinate_bus(d)); break;
 	case DA_TOTALVFS: sb_printf(out, "%d\n", d->totalvfs); break;
 	case DA_NUMVFS: sb_printf(out, "%d\n", d->numvfs); break;
 	case DA_VF_AUTOPROBE: sb_printf(out, "%d\n", d->vf_autoprobe); break;

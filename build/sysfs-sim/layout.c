@@ -220,6 +220,11 @@ static void build_device_dir(struct device *d)
 		node_file(d->dir, attrs[i].name, attrs[i].mode, K_DEV, attrs[i].attr, d);
 	if (d->boot_vga >= 0)
 		node_file(d->dir, "boot_vga", 0444, K_DEV, DA_BOOT_VGA, d);
+	/* pci-sysfs.c shows these on bridges only (header type 1 or 2). */
+	if (d->header_type == 1 || d->header_type == 2) {
+		node_file(d->dir, "secondary_bus_number", 0444, K_DEV, DA_SECONDARY_BUS, d);
+		node_file(d->dir, "subordinate_bus_number", 0444, K_DEV, DA_SUBORDINATE_BUS, d);
+	}
 	if (d->totalvfs) {
 		node_file(d->dir, "sriov_totalvfs", 0444, K_DEV, DA_TOTALVFS, d);
 		node_file(d->dir, "sriov_numvfs", 0644, K_DEV, DA_NUMVFS, d);

@@ -404,23 +404,36 @@ static void audit(vv_ctx_t *c, const char *verb, const vv_op_t *op)
 
 static void reconcile_locked(vv_ctx_t *c, const apr_array_header_t *skip);
 
+/* What every operation does first: the addresses, the allowlist, the lock,
+ * and the records an interrupted operation left.  A release finishes the
+ * records of the devices it names itself. */
+static vv_err_t *begin(vv_ctx_t *c, const char *verb,
+                       const apr_array_header_t *raw,
+                       apr_array_header_t **addrs, vv_lock_t **lock)
+{
+    vv_err_t *e;
+
+    if ((e = parse(c->p, raw, addrs))
+        || (e = need_allowlist(c->p, c->pol, verb))
+        || (e = vv_lock_take(c->p, c->pol->state_dir, lock_set(c, *addrs),
+                             c->pol->timeout_ms, lock))) {
+        return e;
+    }
+    reconcile_locked(c, strcmp(verb, "unbind") ? NULL : *addrs);
+    return NULL;
+}
+
 vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
                  const apr_array_header_t *raw)
 {
     vv_ctx_t ctx = { p, h, pol }, *c = &ctx;
     vv_op_t *op = new_op(p);
-    apr_array_header_t *addrs, *plan = NULL;
+    apr_array_header_t *addrs = NULL, *plan = NULL;
     vv_lock_t *lock = NULL;
 
-    if ((op->err = parse(p, raw, &addrs))
-        || (op->err = need_allowlist(p, pol, "bind"))) {
+    if ((op->err = begin(c, "bind", raw, &addrs, &lock))) {
         return op;
     }
-    if ((op->err = vv_lock_take(p, pol->state_dir, lock_set(c, addrs),
-                                pol->timeout_ms, &lock))) {
-        return op;
-    }
-    reconcile_locked(c, NULL);
     if (!(op->err = plan_bind(c, addrs, &plan))) {
         for (int i = 0; i < plan->nelts; i++) {
             mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
@@ -570,19 +583,12 @@ vv_op_t *vv_unbind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
 {
     vv_ctx_t ctx = { p, h, pol }, *c = &ctx;
     vv_op_t *op = new_op(p);
-    apr_array_header_t *addrs, *plan = NULL;
+    apr_array_header_t *addrs = NULL, *plan = NULL;
     vv_lock_t *lock = NULL;
 
-    if ((op->err = parse(p, raw, &addrs))
-        || (op->err = need_allowlist(p, pol, "unbind"))) {
+    if ((op->err = begin(c, "unbind", raw, &addrs, &lock))) {
         return op;
     }
-    if ((op->err = vv_lock_take(p, pol->state_dir, lock_set(c, addrs),
-                                pol->timeout_ms, &lock))) {
-        return op;
-    }
-    /* The devices it names are this release's to finish. */
-    reconcile_locked(c, addrs);
     if (!(op->err = plan_unbind(c, addrs, &plan))) {
         order_vfs_first(c, plan);
         for (int i = 0; i < plan->nelts; i++) {

@@ -12,7 +12,6 @@ typedef struct vv_devinfo {
     int has_subsys;
     unsigned subsys_vendor, subsys_device;
     unsigned class24;      /* 0xCCSSPP */
-    int header_type;       /* -1 when config space is unreadable */
     int is_bridge;
     const char *driver;    /* "" when no driver is bound */
     int group;             /* -1 without an IOMMU group */
@@ -23,8 +22,9 @@ typedef struct vv_devinfo {
 vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
                          const vv_addr_t *a, vv_devinfo_t **out);
 
-/* Bridges and other non-endpoints cannot be passed through. */
-int vv_device_is_bridge(unsigned class24, int header_type);
+/* Bridges and other non-endpoints cannot be passed through.
+ * bridge_header: the device has a bridge's header type (1 or 2). */
+int vv_device_is_bridge(unsigned class24, int bridge_header);
 
 /* On a VFIO driver: vfio-pci, the configured driver, or any variant
  * driver (they all expose vfio-dev/). */

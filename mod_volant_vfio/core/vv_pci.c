@@ -166,44 +166,16 @@ static int cmp_dev(const void *x, const void *y)
     return (int)pa.func - (int)pb.func;
 }
 
-#define FILL (PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT \
-              | PCI_FILL_SUBSYS | PCI_FILL_NUMA_NODE | PCI_FILL_IOMMU_GROUP \
-              | PCI_FILL_DRIVER)
-
-static vv_devinfo_t *from_libpci(apr_pool_t *p, struct pci_dev *pd)
-{
-    vv_devinfo_t *d = apr_pcalloc(p, sizeof(*d));
-    const char *group, *driver;
-    int hdr;
-
-    pci_fill_info(pd, FILL);
-    if (pd->vendor_id == 0xffff) {
-        return NULL; /* gone while we looked */
-    }
-    d->address = apr_psprintf(p, "%04x:%02x:%02x.%u", (unsigned)pd->domain,
-                              pd->bus, pd->dev, pd->func);
-    d->vendor = pd->vendor_id;
-    d->device = pd->device_id;
-    d->class24 = ((unsigned)pd->device_class << 8) | pd->prog_if;
-    d->has_subsys = (pd->known_fields & PCI_FILL_SUBSYS) != 0;
-    d->subsys_vendor = pd->subsys_vendor_id;
-    d->subsys_device = pd->subsys_id;
-    hdr = pci_read_byte(pd, PCI_HEADER_TYPE);
-    d->header_type = hdr == 0xff ? -1 : (hdr & 0x7f);
-    d->is_bridge = vv_device_is_bridge(d->class24, d->header_type);
-    driver = pci_get_string_property(pd, PCI_FILL_DRIVER);
-    d->driver = apr_pstrdup(p, driver ? driver : "");
-    group = pci_get_string_property(pd, PCI_FILL_IOMMU_GROUP);
-    d->group = group ? atoi(group) : -1;
-    d->numa_node = apr_psprintf(p, "%d", pd->numa_node);
-    return d;
-}
-
+/* libpci enumerates the bus; each device is then read the way info reads
+ * one (the same fields, the same confinement), which costs a few system
+ * calls where libpci's own fill resolves every link component by
+ * component. */
 vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
                       apr_array_header_t **out)
 {
     struct pci_access *volatile a = NULL;
-    apr_array_header_t *list = apr_array_make(p, 64, sizeof(vv_devinfo_t *));
+    apr_array_header_t *addrs = apr_array_make(p, 64, sizeof(vv_addr_t));
+    apr_array_header_t *list;
     jmp_buf env;
 
     if (setjmp(env)) {
@@ -222,13 +194,24 @@ vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
     pci_init(a);
     pci_scan_bus(a);
     for (struct pci_dev *pd = a->devices; pd; pd = pd->next) {
-        vv_devinfo_t *d = from_libpci(p, pd);
-        if (d) {
-            APR_ARRAY_PUSH(list, vv_devinfo_t *) = d;
-        }
+        vv_addr_t *addr = &APR_ARRAY_PUSH(addrs, vv_addr_t);
+        addr->domain = (unsigned)pd->domain;
+        addr->bus = pd->bus;
+        addr->slot = pd->dev;
+        addr->func = pd->func;
+        snprintf(addr->text, sizeof(addr->text), "%04x:%02x:%02x.%u",
+                 addr->domain, addr->bus, addr->slot, addr->func);
     }
     error_trap = NULL;
     pci_cleanup(a);
+    list = apr_array_make(p, addrs->nelts, sizeof(vv_devinfo_t *));
+    for (int i = 0; i < addrs->nelts; i++) {
+        vv_devinfo_t *d;
+        /* One that vanished since the scan is simply not listed. */
+        if (!vv_device_read(p, h, &APR_ARRAY_IDX(addrs, i, vv_addr_t), &d)) {
+            APR_ARRAY_PUSH(list, vv_devinfo_t *) = d;
+        }
+    }
     qsort(list->elts, (size_t)list->nelts, sizeof(vv_devinfo_t *), cmp_dev);
     *out = list;
     return NULL;

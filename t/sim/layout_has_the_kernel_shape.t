@@ -28,6 +28,12 @@ subtest 'device directory and links' => sub {
     my @g12 = map { s{.*/}{}r } glob("$M/sys/kernel/iommu_groups/12/devices/*");
     is_deeply(\@g12, ['0000:06:00.0', '0000:07:00.0'], 'a bridge is listed in its group');
     ok(-d "$M/" . dev_path('0000:00:1c.5') . '/pci_bus/0000:06', 'bridges have pci_bus/');
+    is(rd(dev_path('0000:00:1c.5') . '/secondary_bus_number'), "6\n",
+       'bridges show their secondary bus');
+    is(rd(dev_path('0000:00:1c.5') . '/subordinate_bus_number'), "7\n",
+       'and their subordinate bus');
+    ok(!-e "$M/" . dev_path('0000:07:00.0') . '/secondary_bus_number',
+       'endpoints do not');
     is(rd('sys/kernel/iommu_groups/2/type'), "DMA\n");
     ok(-e "$M/sys/class/iommu/dmar0", 'class/iommu has the IOMMU');
 };
