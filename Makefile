@@ -19,7 +19,7 @@ APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
 .PHONY: all deps module run test test-deps test-lint test-unit test-api test-bind \
         test-realsys test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
-        install uninstall deb test-openapi test-install test-deb clean
+        install uninstall deb test-openapi test-install test-deb bench clean
 
 all: module
 
@@ -98,6 +98,13 @@ test-fuzz:
 fuzz:
 	@build/install-deps fuzz
 	build/fuzz/run $(FUZZ_SECONDS)
+
+# Throughput, latency, CPU, syscalls and memory against Apache's own
+# static-file ceiling; writes BENCHMARKS.md and build/bench/bench.png.
+# BENCH_QUICK=1 for a one-minute smoke run.
+bench: module
+	@build/install-deps build test bench
+	build/bench/run
 
 # Load, restarts and a kill -9 of the helper at once, on a simulator host.
 soak: module

@@ -75,7 +75,7 @@ static vv_err_t *read_dev(vv_ctx_t *c, const char *addr, vv_devinfo_t **out)
 
 static int is_on_target(vv_ctx_t *c, const vv_devinfo_t *d)
 {
-    return d->vfio_dev || vv_step_on_target(c, d->address, d->driver);
+    return vv_step_on_target(c, d->address, d->driver);
 }
 
 static mv_t *add_mv(apr_array_header_t *plan, apr_pool_t *p,

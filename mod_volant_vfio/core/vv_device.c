@@ -1,7 +1,7 @@
 #include "vv_device.h"
 
+#include <apr_lib.h>
 #include <apr_strings.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,12 +25,45 @@ static int read_group(const vv_sysdev_t *sd)
     return (*end || g < 0 || g > 0x7fffffff) ? -1 : (int)g;
 }
 
+/* "KEY=" at the start of line: what follows, else NULL. */
+static const char *field(const char *line, const char *key)
+{
+    size_t n = strlen(key);
+    return strncmp(line, key, n) == 0 ? line + n : NULL;
+}
+
+/* A hex number that is the whole of s up to stop ("30000", "10DE"):
+ * no sign, no blanks, no 0x, at most 8 digits. */
+static int hex_until(const char *s, char stop, unsigned *v, const char **rest)
+{
+    const char *q = s;
+
+    while (apr_isxdigit(*q) && q - s < 8) {
+        q++;
+    }
+    if (q == s || *q != stop) {
+        return 0;
+    }
+    *v = (unsigned)strtoul(s, NULL, 16);
+    *rest = q;
+    return 1;
+}
+
+/* "10DE:2204" into two IDs. */
+static int id_pair(const char *s, unsigned *a, unsigned *b)
+{
+    const char *rest;
+
+    return hex_until(s, ':', a, &rest) && hex_until(rest + 1, '\0', b, &rest);
+}
+
 /* The identity from uevent, one read instead of five files:
  * PCI_CLASS=30000, PCI_ID=10DE:2204, PCI_SUBSYS_ID=1458:403B. */
 static int read_uevent(const vv_sysdev_t *sd, vv_devinfo_t *d)
 {
     char buf[512];
-    int have = 0;
+    int have_class = 0, have_id = 0;
+    const char *v;
 
     if (vv_sysdev_read(sd, "uevent", buf, sizeof(buf)) < 0) {
         return 0;
@@ -39,14 +72,18 @@ static int read_uevent(const vv_sysdev_t *sd, vv_devinfo_t *d)
         if ((next = strchr(line, '\n'))) {
             *next++ = '\0';
         }
-        have |= (sscanf(line, "PCI_CLASS=%x", &d->class24) == 1)
-              | (sscanf(line, "PCI_ID=%x:%x", &d->vendor, &d->device) == 2) << 1;
-        if (sscanf(line, "PCI_SUBSYS_ID=%x:%x", &d->subsys_vendor,
-                   &d->subsys_device) == 2) {
-            d->has_subsys = 1;
+        if ((v = field(line, "PCI_CLASS="))) {
+            const char *rest;
+            have_class = hex_until(v, '\0', &d->class24, &rest);
+        }
+        else if ((v = field(line, "PCI_ID="))) {
+            have_id = id_pair(v, &d->vendor, &d->device);
+        }
+        else if ((v = field(line, "PCI_SUBSYS_ID="))) {
+            d->has_subsys = id_pair(v, &d->subsys_vendor, &d->subsys_device);
         }
     }
-    return have == 3;
+    return have_class && have_id;
 }
 
 /* The same from the individual attributes, where uevent lacks them. */
@@ -90,15 +127,17 @@ vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
     d->group = read_group(sd);
     d->numa_node = vv_sysdev_read(sd, "numa_node", buf, sizeof(buf)) > 0
         ? apr_pstrdup(p, buf) : "-1";
-    d->vfio_dev = vv_sysdev_has(sd, "vfio-dev");
     *out = d;
     return NULL;
 }
 
 int vv_device_on_vfio(const vv_devinfo_t *d, const char *target_driver)
 {
-    return d->vfio_dev || strcmp(d->driver, "vfio-pci") == 0
-        || (target_driver && strcmp(d->driver, target_driver) == 0);
+    /* A variant driver (mlx5_vfio_pci, ...) shows vfio-dev/ as vfio-pci
+     * does; only looked at when the name does not tell. */
+    return strcmp(d->driver, "vfio-pci") == 0
+        || (target_driver && strcmp(d->driver, target_driver) == 0)
+        || (d->driver[0] && d->path && vv_host_has(d->path, "vfio-dev"));
 }
 
 int vv_device_viable(const vv_devinfo_t *d, const char *target_driver)

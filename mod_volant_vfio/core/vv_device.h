@@ -16,7 +16,6 @@ typedef struct vv_devinfo {
     const char *driver;    /* "" when no driver is bound */
     int group;             /* -1 without an IOMMU group */
     const char *numa_node; /* the kernel's text; "-1" when unknown */
-    int vfio_dev;          /* has vfio-dev/: on vfio-pci or a variant */
 } vv_devinfo_t;
 
 vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,

@@ -152,18 +152,14 @@ const char *vv_pci_class_name(apr_pool_t *p, unsigned class16)
                                           (int)class16));
 }
 
-static int cmp_dev(const void *x, const void *y)
+static int cmp_addr(const void *x, const void *y)
 {
-    const vv_devinfo_t *a = *(vv_devinfo_t *const *)x;
-    const vv_devinfo_t *b = *(vv_devinfo_t *const *)y;
-    vv_addr_t pa, pb;
+    const vv_addr_t *a = x, *b = y;
 
-    vv_addr_parse(a->address, &pa);
-    vv_addr_parse(b->address, &pb);
-    if (pa.domain != pb.domain) return pa.domain < pb.domain ? -1 : 1;
-    if (pa.bus != pb.bus) return pa.bus < pb.bus ? -1 : 1;
-    if (pa.slot != pb.slot) return pa.slot < pb.slot ? -1 : 1;
-    return (int)pa.func - (int)pb.func;
+    if (a->domain != b->domain) return a->domain < b->domain ? -1 : 1;
+    if (a->bus != b->bus) return a->bus < b->bus ? -1 : 1;
+    if (a->slot != b->slot) return a->slot < b->slot ? -1 : 1;
+    return (int)a->func - (int)b->func;
 }
 
 /* libpci enumerates the bus; each device is then read the way info reads
@@ -204,6 +200,7 @@ vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
     }
     error_trap = NULL;
     pci_cleanup(a);
+    qsort(addrs->elts, (size_t)addrs->nelts, sizeof(vv_addr_t), cmp_addr);
     list = apr_array_make(p, addrs->nelts, sizeof(vv_devinfo_t *));
     for (int i = 0; i < addrs->nelts; i++) {
         vv_devinfo_t *d;
@@ -212,7 +209,6 @@ vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
             APR_ARRAY_PUSH(list, vv_devinfo_t *) = d;
         }
     }
-    qsort(list->elts, (size_t)list->nelts, sizeof(vv_devinfo_t *), cmp_dev);
     *out = list;
     return NULL;
 }

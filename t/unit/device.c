@@ -1,0 +1,181 @@
+/* A device read from a sysfs tree: identity from uevent, the attribute files
+ * when uevent is missing or malformed, the bridge check, the driver, the
+ * group and numa_node. */
+#include "tap.h"
+#include "core/vv_device.h"
+
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static apr_pool_t *p;
+static const char *root, *sys;
+static vv_host_t *host;
+
+static void put(const char *rel, const char *text)
+{
+    FILE *f = fopen(apr_pstrcat(p, sys, "/", rel, NULL), "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A device directory with its bus link; the attribute files always say
+ * 8086:1533 class 020000 so a reading of them shows up in the results. */
+static void device(const char *addr)
+{
+    const char *dir = apr_pstrcat(p, "devices/pci0000:00/", addr, NULL);
+    const char *cmd = apr_psprintf(p, "mkdir -p '%s/%s'", sys, dir);
+
+    if (system(cmd) != 0) {
+        exit(1);
+    }
+    put(apr_pstrcat(p, dir, "/vendor", NULL), "0x8086\n");
+    put(apr_pstrcat(p, dir, "/device", NULL), "0x1533\n");
+    put(apr_pstrcat(p, dir, "/class", NULL), "0x020000\n");
+    put(apr_pstrcat(p, dir, "/subsystem_vendor", NULL), "0x15d9\n");
+    put(apr_pstrcat(p, dir, "/subsystem_device", NULL), "0x1533\n");
+    if (symlink(apr_pstrcat(p, "../../../", dir, NULL),
+                apr_pstrcat(p, sys, "/bus/pci/devices/", addr, NULL)) != 0) {
+        exit(1);
+    }
+}
+
+static void uevent(const char *addr, const char *text)
+{
+    put(apr_pstrcat(p, "devices/pci0000:00/", addr, "/uevent", NULL), text);
+}
+
+static vv_devinfo_t *read_dev(const char *addr)
+{
+    vv_addr_t a;
+    vv_devinfo_t *d = NULL;
+
+    if (!vv_addr_parse(addr, &a) || vv_device_read(p, host, &a, &d)) {
+        return NULL;
+    }
+    return d;
+}
+
+/* uevent's IDs are taken, not the attribute files'. */
+static void from_uevent(const char *addr, const char *text, unsigned vendor,
+                        unsigned dev, unsigned class24, int has_subsys)
+{
+    vv_devinfo_t *d;
+
+    device(addr);
+    uevent(addr, text);
+    d = read_dev(addr);
+    ok(d && d->vendor == vendor && d->device == dev && d->class24 == class24
+       && d->has_subsys == has_subsys,
+       "%s: %04x:%04x class %06x%s from uevent", addr, vendor, dev, class24,
+       has_subsys ? " with subsystem" : "");
+}
+
+/* uevent unusable: the attribute files are read instead. */
+static void from_files(const char *addr, const char *text, const char *why)
+{
+    vv_devinfo_t *d;
+
+    device(addr);
+    if (text) {
+        uevent(addr, text);
+    }
+    d = read_dev(addr);
+    ok(d && d->vendor == 0x8086 && d->device == 0x1533
+       && d->class24 == 0x020000 && d->has_subsys
+       && d->subsys_vendor == 0x15d9,
+       "%s: %s: identity from the attribute files", addr, why);
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/vv-unit-XXXXXX";
+    vv_devinfo_t *d;
+    char *cmd;
+
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    root = mkdtemp(tmpl);
+    sys = apr_pstrcat(p, root, "/sys", NULL);
+    cmd = apr_psprintf(p, "mkdir -p '%s/bus/pci/devices' '%s/kernel/iommu_groups/7/devices' '%s/bus/pci/drivers/igb' '%s/dev' '%s/proc'",
+                       sys, sys, sys, root, root);
+    ok(system(cmd) == 0, "tree made");
+    ok(vv_host_make(p, sys, apr_pstrcat(p, root, "/dev", NULL),
+                    apr_pstrcat(p, root, "/proc", NULL), &host) == NULL,
+       "host roots accepted");
+
+    from_uevent("0000:00:01.0",
+                "DRIVER=nvidia\nPCI_CLASS=30000\nPCI_ID=10DE:2204\n"
+                "PCI_SUBSYS_ID=1458:403B\nPCI_SLOT_NAME=0000:00:01.0\n"
+                "MODALIAS=pci:v000010DEd00002204sv00001458sd0000403Bbc03sc00i00\n",
+                0x10de, 0x2204, 0x030000, 1);
+    from_uevent("0000:00:02.0", "PCI_ID=144d:a808\nPCI_CLASS=10802",
+                0x144d, 0xa808, 0x010802, 0);
+    from_uevent("0000:00:03.0",
+                "PCI_CLASS=20000\nPCI_ID=8086:10D3\nPCI_SUBSYS_ID=8086:\n",
+                0x8086, 0x10d3, 0x020000, 0);
+
+    from_files("0000:00:04.0", NULL, "no uevent");
+    from_files("0000:00:05.0", "PCI_ID=10DE:\nPCI_CLASS=30000\n",
+               "device ID missing");
+    from_files("0000:00:06.0", "PCI_ID=10DE:2204\nPCI_CLASS=\n",
+               "class empty");
+    from_files("0000:00:07.0", "PCI_ID= 10DE:2204\nPCI_CLASS=30000\n",
+               "a blank before the ID");
+    from_files("0000:00:08.0", "PCI_ID=0x10DE:2204\nPCI_CLASS=30000\n",
+               "a 0x prefix");
+    from_files("0000:00:09.0", "PCI_ID=-10DE:2204\nPCI_CLASS=30000\n",
+               "a sign");
+    from_files("0000:00:0a.0", "PCI_ID=10DE:2204x\nPCI_CLASS=30000\n",
+               "trailing junk");
+    from_files("0000:00:0b.0", "PCI_ID=10DE:2204\nPCI_CLASS=1234567890\n",
+               "class too long");
+    from_files("0000:00:0c.0", "PCI_CLASS=30000\n", "no PCI_ID");
+    from_files("0000:00:0d.0", "", "empty uevent");
+
+    /* Bridge: class 06 is enough; so is secondary_bus_number on any class
+     * (header types 1 and 2 only show it). */
+    device("0000:00:1c.0");
+    uevent("0000:00:1c.0", "PCI_CLASS=60400\nPCI_ID=8086:A110\n");
+    ok((d = read_dev("0000:00:1c.0")) && d->is_bridge, "class 0604 is a bridge");
+    device("0000:00:1d.0");
+    uevent("0000:00:1d.0", "PCI_CLASS=ff0000\nPCI_ID=1234:5678\n");
+    ok((d = read_dev("0000:00:1d.0")) && !d->is_bridge,
+       "class ff without bus numbers is an endpoint");
+    put("devices/pci0000:00/0000:00:1d.0/secondary_bus_number", "2\n");
+    ok((d = read_dev("0000:00:1d.0")) && d->is_bridge,
+       "secondary_bus_number makes it a bridge");
+
+    /* Driver, group, numa_node, vfio. */
+    device("0000:00:1e.0");
+    uevent("0000:00:1e.0", "PCI_CLASS=20000\nPCI_ID=8086:1533\n");
+    ok((d = read_dev("0000:00:1e.0")) && d->driver[0] == '\0' && d->group == -1
+       && strcmp(d->numa_node, "-1") == 0,
+       "no driver, no group, no numa_node");
+    ok(symlink("../../../bus/pci/drivers/igb",
+               apr_pstrcat(p, sys, "/devices/pci0000:00/0000:00:1e.0/driver",
+                           NULL)) == 0
+       && symlink("../../../kernel/iommu_groups/7",
+                  apr_pstrcat(p, sys, "/devices/pci0000:00/0000:00:1e.0/"
+                              "iommu_group", NULL)) == 0, "links made");
+    put("devices/pci0000:00/0000:00:1e.0/numa_node", "1\n");
+    d = read_dev("0000:00:1e.0");
+    ok(d && strcmp(d->driver, "igb") == 0, "driver igb");
+    ok(d && d->group == 7, "group 7");
+    ok(d && strcmp(d->numa_node, "1") == 0, "numa_node 1");
+    ok(d && !vv_device_on_vfio(d, NULL), "igb is not VFIO");
+    ok(d && vv_device_on_vfio(d, "igb"), "the configured target driver counts");
+    cmd = apr_psprintf(p, "mkdir '%s/devices/pci0000:00/0000:00:1e.0/vfio-dev'",
+                       sys);
+    ok(system(cmd) == 0 && d && vv_device_on_vfio(d, NULL),
+       "a driver showing vfio-dev/ (a variant driver) counts as VFIO");
+
+    ok(read_dev("0000:00:1f.0") == NULL, "a missing device is not read");
+
+    cmd = apr_psprintf(p, "rm -rf '%s'", root);
+    ok(system(cmd) == 0, "tree removed");
+    apr_pool_destroy(p);
+    apr_terminate();
+    return done_testing();
+}
