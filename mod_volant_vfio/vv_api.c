@@ -455,7 +455,7 @@ vv_err_t *vv_api_host(vv_call_t *c)
     const char *kernel = vv_host_read(c->p, h->proc, "sys/kernel/osrelease");
     cJSON *out = reply(c, cJSON_CreateObject()), *problems, *helper, *list;
     cJSON *status = NULL;
-    const cJSON *pid;
+    const cJSON *pid, *euid;
     int running, kind;
 
     cJSON_AddBoolToObject(out, "iommu_enabled", groups > 0);
@@ -514,6 +514,12 @@ vv_err_t *vv_api_host(vv_call_t *c)
     if (!running) {
         problem(problems, "privileged helper not running: bind and unbind "
                 "are unavailable (see the error log)");
+    }
+    euid = running ? cJSON_GetObjectItemCaseSensitive(status, "euid") : NULL;
+    if (cJSON_IsNumber(euid) && euid->valuedouble != 0) {
+        problem(problems, apr_psprintf(c->p, "privileged helper runs as uid "
+                "%d, not root: bind and unbind will fail with permission "
+                "denied; start httpd as root", (int)euid->valuedouble));
     }
     return NULL;
 }

@@ -315,6 +315,13 @@ static void helper_main(void)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, hs.main, VV_TAG(20007)
                  "helper %d listening on %s as uid %d", (int)self,
                  vv_conf_helper_socket(), (int)geteuid());
+    if (geteuid() != 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hs.main, VV_TAG(20013)
+                     "helper runs as uid %d, not root: the kernel will refuse "
+                     "its sysfs writes, so bind and unbind will fail with "
+                     "permission denied; start httpd as root (workers still "
+                     "run as User)", (int)geteuid());
+    }
     start_recovery(lfd);
     while (!hs.stop) {
         struct pollfd pfd = { lfd, POLLIN, 0 };

@@ -159,6 +159,16 @@ static vv_err_t *reprobe(vv_ctx_t *c, const char *addr, const char *orig)
     return NULL;
 }
 
+/* driver_override reads as want ("(null)" when want is NULL). */
+static int override_is(vv_ctx_t *c, const char *addr, const char *want)
+{
+    const char *now = vv_host_read(c->p, c->h->sysfs, apr_pstrcat(c->p,
+                                   "bus/pci/devices/", addr,
+                                   "/driver_override", NULL));
+
+    return now && strcmp(now, want ? want : "(null)") == 0;
+}
+
 vv_err_t *vv_step_restore(vv_ctx_t *c, const char *addr,
                           const vv_record_t *rec, const char **now)
 {
@@ -167,6 +177,11 @@ vv_err_t *vv_step_restore(vv_ctx_t *c, const char *addr,
     vv_err_t *e;
 
     *now = cur;
+    /* Already as its record says (a move refused at its first write): there
+     * is nothing to undo, and no write to make that could fail again. */
+    if (rec && strcmp(cur, orig) == 0 && override_is(c, addr, rec->override)) {
+        return NULL;
+    }
     if ((e = vv_step_override(c, addr, rec ? rec->override : NULL))) {
         return e;
     }
