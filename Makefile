@@ -18,7 +18,7 @@ APR_CFLAGS := $(shell pkg-config --cflags apr-1 2>/dev/null)
 APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
 .PHONY: all deps module run test test-deps test-lint test-unit test-api test-bind \
-        test-realsys test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
+        test-realsys test-run test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
         install uninstall deb test-openapi test-install test-deb bench clean
 
 all: module
@@ -44,19 +44,20 @@ $(SO): $(CORE_SRC) $(GLUE_SRC) $(HEADERS)
 
 # ---- make run: the API on 127.0.0.1:8080 against this host's /sys -------
 
-RUN_DIR := $(OUT)/run
+RUN_DIR  ?= $(OUT)/run
+RUN_PORT ?= 8080
 
 run: module
 	@mkdir -p $(RUN_DIR)/logs
-	build/make-run-conf $(CURDIR) $(RUN_DIR) > $(RUN_DIR)/httpd.conf
-	$(HTTPD) -t -f $(CURDIR)/$(RUN_DIR)/httpd.conf
-	@echo "serving http://127.0.0.1:8080/api/v1/vfio (Ctrl-C stops)"
-	exec $(HTTPD) -DFOREGROUND -f $(CURDIR)/$(RUN_DIR)/httpd.conf
+	build/make-run-conf $(CURDIR) $(RUN_DIR) $(RUN_PORT) > $(RUN_DIR)/httpd.conf
+	$(HTTPD) -t -f $(abspath $(RUN_DIR))/httpd.conf
+	@echo "serving http://127.0.0.1:$(RUN_PORT)/api/v1/vfio (Ctrl-C stops)"
+	exec $(HTTPD) -DFOREGROUND -f $(abspath $(RUN_DIR))/httpd.conf
 
 # ---- make test ------------------------------------------------------------
 
 test: test-deps module test-lint test-unit test-sim test-fidelity test-api \
-      test-bind test-realsys test-asan test-fuzz test-openapi test-install \
+      test-bind test-realsys test-run test-asan test-fuzz test-openapi test-install \
       test-deb e2e
 
 test-deps:
@@ -127,6 +128,10 @@ test-bind: module
 
 test-realsys: module
 	VV_REAL_SYS=1 t/run-apache-test t/realsys
+
+# README's `make run`, on a free port and a private directory, read-only.
+test-run: module
+	prove t/run
 
 # ---- for operators -----------------------------------------------------------
 
