@@ -11,6 +11,7 @@
 #include <ap_mpm.h>
 #include <apr_strings.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -50,6 +51,7 @@ static struct {
     server_rec *main;
     server_rec **servers;    /* index -> virtual host, for the policy */
     int nservers;
+    helper_proc_t *proc;     /* the helper of this generation */
     pid_t parent;            /* httpd's parent */
     apr_time_t started;      /* when this helper started */
     volatile sig_atomic_t stop;
@@ -196,7 +198,18 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
         return reply;
     }
     pol = policy_for(p, req);
-    if ((e = vv_record_init(p, pol->state_dir))) {
+    /* The server index means a virtual host of this generation only: a
+     * worker of the previous one, still finishing a request across a
+     * graceful restart, could name another host's allowlist. */
+    if (req->generation >= 0
+        && req->generation != (long)ap_state_query(AP_SQ_CONFIG_GEN)) {
+        e = vv_err(p, VV_E_HELPER, "the configuration changed (httpd "
+                   "restarted) while this request was on its way; retry");
+    }
+    else {
+        e = vv_record_init(p, pol->state_dir);
+    }
+    if (e) {
         op = apr_pcalloc(p, sizeof(*op));
         op->err = e;
         op->devices = apr_array_make(p, 1, sizeof(void *));
@@ -339,9 +352,12 @@ static void helper_main(void)
 
 static void maintenance(int reason, void *data, apr_wait_t status);
 
+/* One helper_proc_t per generation, its pid replaced on each restart: the
+ * pool kills only the current helper at the end of the generation, never a
+ * dead helper's pid that another process may have been given since. */
 static int helper_start(void)
 {
-    helper_proc_t *hp = apr_pcalloc(hs.pool, sizeof(*hp));
+    helper_proc_t *hp = hs.proc;
     pid_t pid = fork();
 
     if (pid < 0) {
@@ -352,8 +368,11 @@ static int helper_start(void)
     if (pid == 0) {
         helper_main();
     }
+    if (hp->proc.pid == 0) {
+        apr_pool_note_subprocess(hs.pool, &hp->proc, APR_KILL_AFTER_TIMEOUT);
+    }
     hp->proc.pid = pid;
-    apr_pool_note_subprocess(hs.pool, &hp->proc, APR_KILL_AFTER_TIMEOUT);
+    hp->gone = 0;
     apr_proc_other_child_register(&hp->proc, maintenance, hp, NULL, hs.pool);
     return OK;
 }
@@ -407,6 +426,7 @@ int vv_helper_init(apr_pool_t *pconf, server_rec *s)
     hs.pool = pconf;
     hs.main = s;
     hs.parent = getpid();
+    hs.proc = apr_pcalloc(pconf, sizeof(*hs.proc));
     for (server_rec *v = s; v; v = v->next) {
         n++;
     }
@@ -471,7 +491,9 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
     int n = addrs ? addrs->nelts : 0, fd = -1;
     /* The helper bounds each write; this only guards against a helper that
      * stops answering: the lock wait, then a few writes per device. */
-    int wait_ms = vv_conf_op_timeout(r->server) * 1000 * (2 + 4 * n) + 5000;
+    apr_int64_t wait = (apr_int64_t)vv_conf_op_timeout(r->server) * 1000
+                       * (2 + 4 * n) + 5000;
+    int wait_ms = wait > INT_MAX ? INT_MAX : (int)wait;
     cJSON *req, *reply, *k;
     char *json;
     size_t len;
@@ -481,7 +503,8 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
     if ((e = connect_helper(r->pool, strcmp(op, "status") != 0, &fd))) {
         return e;
     }
-    req = vv_proto_request(op, addrs, r->useragent_ip, server_index(r->server));
+    req = vv_proto_request(op, addrs, r->useragent_ip, server_index(r->server),
+                           (long)ap_state_query(AP_SQ_CONFIG_GEN));
     e = vv_proto_send(r->pool, fd, req, 5000);
     cJSON_Delete(req);
     if (!e) {
@@ -498,6 +521,7 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
     cJSON_Delete(reply);
     if (!cJSON_IsObject(*body)) {
         cJSON_Delete(*body);
+        *body = NULL;
         return vv_err(r->pool, VV_E_HELPER, "privileged helper sent a "
                       "malformed reply");
     }
