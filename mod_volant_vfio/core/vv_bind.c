@@ -75,7 +75,7 @@ static vv_err_t *read_dev(vv_ctx_t *c, const char *addr, vv_devinfo_t **out)
 
 static int is_on_target(vv_ctx_t *c, const vv_devinfo_t *d)
 {
-    return vv_step_on_target(c, d->address, d->driver);
+    return vv_device_on_vfio(d, c->pol->driver);
 }
 
 static mv_t *add_mv(apr_array_header_t *plan, apr_pool_t *p,
@@ -261,7 +261,7 @@ static vv_err_t *record_all(vv_ctx_t *c, apr_array_header_t *plan)
 {
     for (int i = 0; i < plan->nelts; i++) {
         mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
-        vv_record_t *r;
+        vv_record_t *r, *old;
         char buf[4096];
         vv_sysdev_t *sd;
         vv_addr_t a;
@@ -272,16 +272,27 @@ static vv_err_t *record_all(vv_ctx_t *c, apr_array_header_t *plan)
         }
         r = m->rec = apr_pcalloc(c->p, sizeof(*r));
         vv_addr_parse(m->info->address, &a);
-        if ((e = vv_sysdev_open(c->p, c->h, &a, &sd))) {
+        if ((e = vv_sysdev_open(c->p, c->h, &a, &sd))
+            || (e = vv_record_get(c->p, c->pol->state_dir, m->info->address,
+                                  &old))) {
             return e;
         }
         r->address = m->info->address;
         r->vendor = m->info->vendor;
         r->device = m->info->device;
-        r->driver = m->info->driver;
-        r->override = vv_sysdev_read(sd, "driver_override", buf,
-                                     sizeof(buf)) > 0
-            && strcmp(buf, "(null)") != 0 ? apr_pstrdup(c->p, buf) : NULL;
+        if (old) {
+            /* A release that failed left the device as it is now; what it
+             * had before we first moved it is in the old record. */
+            r->driver = old->driver;
+            r->override = old->override;
+        }
+        else {
+            r->driver = m->info->driver;
+            r->override = vv_sysdev_read(sd, "driver_override", buf,
+                                         sizeof(buf)) > 0
+                && strcmp(buf, "(null)") != 0 ? apr_pstrdup(c->p, buf)
+                                              : NULL;
+        }
         r->phase = VV_PHASE_BINDING;
         r->companion_of = m->companion_of;
         r->remote = c->pol->remote;
@@ -369,6 +380,12 @@ static vv_err_t *run_moves(vv_ctx_t *c, apr_array_header_t *plan)
         if ((e = vv_step_move(c, m->info->address))) {
             m->out->outcome = "failed";
             m->out->error = e->msg;
+            if (e->kind == VV_E_TIMEOUT) {
+                /* Its write is still pending in the kernel: undoing now
+                 * would race it.  The record stays; recovery finishes it. */
+                set_phase(c, m->rec, VV_PHASE_STUCK);
+                m->move = 0;
+            }
             for (int k = i + 1; k < plan->nelts; k++) {
                 mv_t *rest = APR_ARRAY_IDX(plan, k, mv_t *);
                 if (rest->move) {
@@ -497,9 +514,11 @@ static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
                           d->address);
         }
     }
-    /* Companions bound along with a device are released with it. */
+    /* Companions bound along with a device are released with it.  A
+     * damaged record of some other device must not block every release:
+     * the list holds the readable ones. */
     if ((e = vv_record_list(c->p, c->pol->state_dir, &records))) {
-        return e;
+        vv_log(VV_LOG_ERR, VV_TAG(10625) "%s", e->msg);
     }
     for (int i = 0; i < records->nelts; i++) {
         vv_record_t *r = APR_ARRAY_IDX(records, i, vv_record_t *);

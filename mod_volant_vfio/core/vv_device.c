@@ -2,6 +2,7 @@
 
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,7 +107,7 @@ vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
     vv_devinfo_t *d = apr_pcalloc(p, sizeof(*d));
     vv_sysdev_t *sd;
     vv_err_t *e;
-    char buf[64];
+    char buf[NAME_MAX + 1]; /* a driver link's last component */
 
     if ((e = vv_sysdev_open(p, h, a, &sd))) {
         return e;

@@ -356,15 +356,19 @@ void vv_stats_read(apr_pool_t *p, const char *state_dir, vv_stats_t *out)
 
 struct vv_lock {
     int fd;
+    int held;             /* the flock is ours: so is the inflight file */
     const char *inflight;
 };
 
 void vv_lock_free(vv_lock_t *lock)
 {
     if (lock && lock->fd >= 0) {
-        unlink(lock->inflight);
+        if (lock->held) {
+            unlink(lock->inflight);
+        }
         close(lock->fd); /* releases the flock */
         lock->fd = -1;
+        lock->held = 0;
     }
 }
 
@@ -404,16 +408,23 @@ static vv_err_t *note_inflight(apr_pool_t *p, const char *inflight,
 {
     const char *tmp = apr_pstrcat(p, inflight, ".tmp", NULL);
     const char *text = "\n";
-    int fd;
+    vv_err_t *e;
+    int fd, ok;
 
     for (int i = 0; i < addrs->nelts; i++) {
         text = apr_pstrcat(p, text, APR_ARRAY_IDX(addrs, i, const char *),
                            "\n", NULL);
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)
-        || close(fd) != 0 || rename(tmp, inflight) != 0) {
+    if (fd < 0) {
         return sys_err(p, "cannot write", inflight);
+    }
+    ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    ok = (close(fd) == 0) && ok;
+    if (!ok || rename(tmp, inflight) != 0) {
+        e = sys_err(p, "cannot write", inflight);
+        unlink(tmp);
+        return e;
     }
     return NULL;
 }
@@ -428,6 +439,7 @@ vv_err_t *vv_lock_take(apr_pool_t *p, const char *state_dir,
     vv_err_t *e;
 
     lock->inflight = apr_pstrcat(p, state_dir, "/inflight", NULL);
+    lock->held = 0;
     lock->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lock->fd < 0) {
         return sys_err(p, "cannot open", path);
@@ -449,6 +461,7 @@ vv_err_t *vv_lock_take(apr_pool_t *p, const char *state_dir,
         }
         apr_sleep(apr_time_from_msec(20));
     }
+    lock->held = 1;
     if ((e = note_inflight(p, lock->inflight, addrs))) {
         return e;
     }

@@ -53,10 +53,11 @@ static const char *shown(const char *driver)
 
 int vv_step_on_target(vv_ctx_t *c, const char *addr, const char *driver)
 {
-    return driver[0] && (strcmp(driver, c->pol->driver) == 0
-        || strcmp(driver, "vfio-pci") == 0
-        || vv_host_has(c->h->sysfs, apr_pstrcat(c->p, "bus/pci/devices/",
-                                                addr, "/vfio-dev", NULL)));
+    vv_devinfo_t d = { 0 };
+
+    d.driver = driver;
+    d.path = apr_pstrcat(c->p, c->h->sysfs, "/bus/pci/devices/", addr, NULL);
+    return vv_device_on_vfio(&d, c->pol->driver);
 }
 
 vv_err_t *vv_step_override(vv_ctx_t *c, const char *addr, const char *name)
@@ -177,12 +178,10 @@ vv_err_t *vv_step_restore(vv_ctx_t *c, const char *addr,
     vv_err_t *e;
 
     *now = cur;
-    /* Already as its record says (a move refused at its first write): there
-     * is nothing to undo, and no write to make that could fail again. */
-    if (rec && strcmp(cur, orig) == 0 && override_is(c, addr, rec->override)) {
-        return NULL;
-    }
-    if ((e = vv_step_override(c, addr, rec ? rec->override : NULL))) {
+    /* Written only when it differs: a move refused at its first write left
+     * the device as its record says, with nothing to undo. */
+    if (!override_is(c, addr, rec ? rec->override : NULL)
+        && (e = vv_step_override(c, addr, rec ? rec->override : NULL))) {
         return e;
     }
     if (cur[0] && (!orig || strcmp(cur, orig) != 0)

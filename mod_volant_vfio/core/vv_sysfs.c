@@ -2,6 +2,7 @@
 #include "vv_log.h"
 
 #include <apr_strings.h>
+#include <apr_time.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -422,6 +423,7 @@ int vv_sysfs_write(const vv_host_t *h, const char *rel, const char *data,
     char path[PATH_MAX];
     int fds[2], err = 0, rc;
     struct pollfd pfd;
+    apr_time_t deadline;
     pid_t pid;
 
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", h->sysfs, rel)
@@ -444,9 +446,18 @@ int vv_sysfs_write(const vv_host_t *h, const char *rel, const char *data,
     close(fds[1]);
     pfd.fd = fds[0];
     pfd.events = POLLIN;
+    /* One deadline across signals; a failing poll must not fall through
+     * to a read that could block as long as the write. */
+    deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     do {
-        rc = poll(&pfd, 1, timeout_ms);
+        apr_interval_time_t left = deadline - apr_time_now();
+        rc = poll(&pfd, 1, left > 0 ? (int)apr_time_as_msec(left) : 0);
     } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        err = errno;
+        close(fds[0]);
+        return -err;
+    }
     if (rc == 0) {
         close(fds[0]);
         vv_log(VV_LOG_WARNING, VV_TAG(10103) "write of %s to %s still "

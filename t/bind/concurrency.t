@@ -11,7 +11,7 @@ use Apache::TestUtil qw(t_cmp);
 use VVTest;
 use VVSim;
 
-plan tests => 8;
+plan tests => 9;
 
 sim_load('mixed-host');
 Apache::TestRequest::module('vv_bind');
@@ -26,6 +26,10 @@ my ($code, $b) = bind($slow);
 ok t_cmp($code, 409, 'a second bind of the same device: 409 at once');
 ok t_cmp($b->{message}, "device $slow is being bound or unbound by another "
          . 'request; retry when it ends', 'saying why');
+# The refused request must not have removed the running one's note of the
+# devices it holds: a third still gets the same answer.
+($code) = unbind($slow);
+ok t_cmp($code, 409, 'a third request for it: 409 too');
 ok t_cmp((finish($a))[0], 200, 'the first bind wins');
 ok t_cmp((finish($c))[0], 200, 'a bind of another device waited its turn');
 ok t_cmp([driver_of($slow), driver_of($other)], ['vfio-pci', 'vfio-pci'],
