@@ -16,44 +16,40 @@ my $key = 'test-key-0123456789abcdef';
 my $path = api('/devices/info');
 my $body = { pci_address => '0000:01:00.0' };
 
-sub try { my ($vhost, @h) = @_;
-          Apache::TestRequest::module($vhost);
-          return post_json($path, $body, @h) }
-
 for my $vhost (qw(vv_key vv_key_only)) {
-    my ($code, $b, $res) = try($vhost);
+    my ($code, $b, $res) = post_as($vhost, $path, $body);
     ok t_cmp($code, 401, "$vhost: no key is a 401");
     ok t_cmp($b, { error => 'invalid api key' }, "$vhost: Volant's message, as JSON");
     ok t_cmp($res->header('WWW-Authenticate'), qr/^Bearer /, "$vhost: with a challenge");
-    ($code) = try($vhost, 'X-API-Key' => 'wrong');
+    ($code) = post_as($vhost, $path, $body, 'X-API-Key' => 'wrong');
     ok t_cmp($code, 401, "$vhost: a wrong key is a 401");
-    ($code) = try($vhost, 'X-API-Key' => $key);
+    ($code) = post_as($vhost, $path, $body, 'X-API-Key' => $key);
     ok t_cmp($code, 200, "$vhost: X-API-Key");
-    ($code) = try($vhost, 'X-Volant-API-Key' => $key);
+    ($code) = post_as($vhost, $path, $body, 'X-Volant-API-Key' => $key);
     ok t_cmp($code, 200, "$vhost: X-Volant-API-Key");
-    ($code) = try($vhost, 'Authorization' => "Bearer $key");
+    ($code) = post_as($vhost, $path, $body, 'Authorization' => "Bearer $key");
     ok t_cmp($code, 200, "$vhost: Authorization: Bearer");
-    ($code) = try($vhost, 'X-API-Key' => "${key}x");
+    ($code) = post_as($vhost, $path, $body, 'X-API-Key' => "${key}x");
     ok t_cmp($code, 401, "$vhost: the key with a suffix is wrong");
 }
 
-Apache::TestRequest::module('vv_key');
-my ($code) = post_json(api("/devices/info?api_key=$key"), $body);
+my ($code) = post_as('vv_key', api("/devices/info?api_key=$key"), $body);
 ok t_cmp($code, 401, 'a key in the query string is not accepted');
+Apache::TestRequest::module('vv_key');
 my (undef, undef, $res) = request_raw('GET', api("/host?api_key=$key"));
 ok t_cmp($res->code, 401, 'nor on a GET');
 
-($code) = try('vv_keyfile', 'X-API-Key' => 'file-key-0123456789abcdef');
+($code) = post_as('vv_keyfile', $path, $body, 'X-API-Key' => 'file-key-0123456789abcdef');
 ok t_cmp($code, 200, 'VolantVfioApiKeyFile: the key from the file');
-($code) = try('vv_keyfile', 'X-API-Key' => $key);
+($code) = post_as('vv_keyfile', $path, $body, 'X-API-Key' => $key);
 ok t_cmp($code, 401, 'VolantVfioApiKeyFile: another key is wrong');
 
-($code) = try('vv_key_ip', 'X-API-Key' => $key);
+($code) = post_as('vv_key_ip', $path, $body, 'X-API-Key' => $key);
 ok t_cmp($code, 200, 'RequireAll ip (allowed) + key: granted with the key');
-($code) = try('vv_key_ip');
+($code) = post_as('vv_key_ip', $path, $body);
 ok t_cmp($code, 401, 'RequireAll ip (allowed) + key: 401 without it');
 
-($code) = try('default');
+($code) = post_as('default', $path, $body);
 ok t_cmp($code, 200, 'no key configured: open');
 
 # The module never logs the key (the access log records URLs as clients

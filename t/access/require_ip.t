@@ -15,35 +15,29 @@ my $key = 'test-key-0123456789abcdef';
 my $path = api('/devices/info');
 my $body = { pci_address => '0000:01:00.0' };
 
-sub try { my ($vhost, @h) = @_;
-          Apache::TestRequest::module($vhost);
-          return post_json($path, $body, @h) }
-
-my ($code, $b, $res) = try('vv_ip_denied');
+my ($code, $b, $res) = post_as('vv_ip_denied', $path, $body);
 ok t_cmp($code, 403, 'a client outside Require ip: 403');
 ok t_cmp($b, { error => 'access denied' }, 'as JSON');
 ok t_cmp($res->header('Content-Type'), qr{^application/json}, 'not an HTML page');
-($code, $b, $res) = get_json('/openapi');
+($code, $b, $res) = get_as('vv_ip_denied', '/openapi');
 ok t_cmp([$code, $b->{error}], [403, 'access denied'], '/openapi too');
 
-($code, $b) = try('vv_key_ip_denied', 'X-API-Key' => $key);
+($code, $b) = post_as('vv_key_ip_denied', $path, $body, 'X-API-Key' => $key);
 ok t_cmp([$code, $b->{error}], [403, 'access denied'],
          'RequireAll key + ip (denied): the right key does not get in');
-($code, $b) = try('vv_key_ip_denied');
+($code, $b) = post_as('vv_key_ip_denied', $path, $body);
 ok t_cmp([$code, $b->{error}], [403, 'access denied'],
          'RequireAll key + ip (denied): no key is a 403, not a 401');
-($code, $b) = try('vv_key_ip_denied', 'X-API-Key' => 'wrong');
+($code, $b) = post_as('vv_key_ip_denied', $path, $body, 'X-API-Key' => 'wrong');
 ok t_cmp($code, 403, 'RequireAll key + ip (denied): a wrong key too');
 
-($code) = try('vv_key_or_ip', 'X-API-Key' => $key);
+($code) = post_as('vv_key_or_ip', $path, $body, 'X-API-Key' => $key);
 ok t_cmp($code, 200, 'RequireAny ip (denied) or key: the key gets in');
-($code, $b) = try('vv_key_or_ip');
+($code, $b) = post_as('vv_key_or_ip', $path, $body);
 ok t_cmp([$code, $b->{error}], [401, 'invalid api key'],
          'RequireAny ip (denied) or key: without it, 401');
 
-($code) = try('vv_ip_denied');
-Apache::TestRequest::module('default');
-($code) = post_json($path, $body);
+($code) = post_as('default', $path, $body);
 ok t_cmp($code, 200, 'the default host lets loopback in');
 my $log = do { local (@ARGV, $/) = 't/logs/error_log'; <> // '' };
 ok t_cmp(scalar($log =~ /AH01630: client denied by server configuration/), 1,

@@ -24,7 +24,8 @@ ok t_cmp($b, {
     subsystem_vendor => '1458', subsystem_device => '403b',
     is_bridge => JSON::PP::false,
 }, 'every field as the contract shows it');
-ok t_cmp(join(',', grep { !ref $b->{$_} || ref $b->{$_} eq 'JSON::PP::Boolean' }
+# JSON strings in the reply itself, not numbers that compare equal.
+ok t_cmp(join(',', grep { $res->content =~ /"$_":"[^"]*"/ }
               qw(address vendor device driver iommu_group numa_node)),
          'address,vendor,device,driver,iommu_group,numa_node',
          "Volant's fields are all strings");

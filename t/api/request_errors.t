@@ -7,7 +7,7 @@ use lib 't/lib';
 use Apache::Test qw(plan ok);
 use Apache::TestRequest ();
 use Apache::TestUtil qw(t_cmp);
-use IO::Socket::INET ();
+use File::Path ();
 use VVTest;
 
 plan tests => 47;
@@ -81,11 +81,13 @@ ok t_cmp($code, 404, 'a trailing slash is another path');
 # A directory of the same name under DocumentRoot changes nothing (no
 # mod_dir redirect, no file walk): the URI is the module's.
 my $docroot = Apache::Test::vars('documentroot');
-system('mkdir', '-p', "$docroot/api/v1/vfio/host") == 0 or die "mkdir: $!";
+my $made = "$docroot/api";
+END { File::Path::remove_tree($made) if $made }   # also when get_json dies
+File::Path::make_path("$made/v1/vfio/host");
 ($code, $b, $res) = get_json(api('/host'));
 ok t_cmp([$code, $res->header('Content-Type')], [200, qr{^application/json}],
          'a same-named directory under DocumentRoot does not get in the way');
-system('rm', '-rf', "$docroot/api");
+File::Path::remove_tree($made);
 
 # size caps
 Apache::TestRequest::module('vv_small_body');
@@ -94,7 +96,13 @@ my $big = '{"pci_address":"0000:01:00.0","pad":"' . ('x' x 100) . '"}';
 ok t_cmp($code, 413, 'over VolantVfioMaxBodySize with Content-Length');
 ok t_cmp($b->{error}, 'request body too large (limit 64 bytes, VolantVfioMaxBodySize)',
          'the message names the limit');
-ok t_cmp(chunked_post($big), qr{^HTTP/1\.1 413 .*\r\n\r\n\{"error":"request body too large}s,
+# A chunked POST over a raw socket (LWP would send Content-Length).
+my $chunks = join '', map { sprintf("%x\r\n%s\r\n", length, $_) } unpack('(a16)*', $big);
+my ($st, $type, $text) = raw_http(parts => [
+    "POST $info HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n$chunks" . "0\r\n\r\n"]);
+ok t_cmp([$st, $type, $text],
+         [413, qr{^application/json}, qr/^\{"error":"request body too large/],
          'over the cap with a chunked body, as JSON');
 
 Apache::TestRequest::module('vv_limit_body');
@@ -104,19 +112,3 @@ ok t_cmp($b, { error => 'request body too large' }, 'is JSON too');
 
 Apache::TestRequest::module('default');
 
-# A chunked POST over a raw socket (LWP would send Content-Length).
-sub chunked_post {
-    my ($body) = @_;
-    my $hostport = Apache::TestRequest::hostport();
-    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
-        or die "connect $hostport: $!";
-    my $chunks = join '', map { sprintf("%x\r\n%s\r\n", length, $_) }
-        unpack('(a16)*', $body);
-    print $sock "POST $info HTTP/1.1\r\nHost: localhost\r\n"
-        . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-        . "Connection: close\r\n\r\n$chunks" . "0\r\n\r\n";
-    local $/;
-    my $reply = <$sock>;
-    close $sock;
-    return $reply // '';
-}

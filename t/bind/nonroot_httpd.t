@@ -27,6 +27,34 @@ my $nogroup = getgrnam('nogroup');
 my $mods = '/usr/lib/apache2/modules';
 
 my $work = File::Temp::tempdir('/tmp/vv-nonroot-XXXXXX', CLEANUP => 1);
+
+# The second httpd (and its helper) must not outlive this script, whatever
+# dies on the way.  Only this process cleans up, not the child between fork
+# and exec.  waitpid says whether the child is still ours and running (0),
+# so a pid already reaped (and perhaps reused) is never signalled.  END
+# blocks run last-defined first: this one before File::Temp removes $work.
+my $parent = $$;
+my ($pid, $helper);
+sub ours_alive {    # a process of the second httpd: its command line names our conf
+    my ($p) = @_;
+    open my $fh, '<', "/proc/$p/cmdline" or return 0;
+    my $cmd = do { local $/; <$fh> } // '';
+    return index($cmd, "$work/httpd.conf") >= 0;
+}
+END {
+    local $?;    # waitpid sets it: keep the script's exit status
+    if ($$ == $parent) {
+        if ($pid && waitpid($pid, POSIX::WNOHANG()) == 0) {
+            kill 'TERM', $pid;
+            unless (wait_for(sub { waitpid($pid, POSIX::WNOHANG()) != 0 }, 15)) {
+                kill 'KILL', $pid;
+                waitpid($pid, 0);
+            }
+        }
+        kill 'KILL', $helper if $helper && ours_alive($helper);
+    }
+}
+
 mkdir "$work/$_" for qw(logs state htdocs);
 # The module as nobody can read it, wherever this tree was cloned.
 File::Copy::copy($ENV{VV_TEST_MODULE}, "$work/mod_volant_vfio.so")
@@ -92,7 +120,7 @@ if ($asan) {
     chmod 0644, "$work/lsan.supp";
     $httpd = "$work/httpd-wrapper";
 }
-my $pid = fork // die "fork: $!";
+$pid = fork // die "fork: $!";
 if (!$pid) {
     POSIX::setgid($nogroup);
     $) = "$nogroup $nogroup";
@@ -120,7 +148,7 @@ wait_for(sub { ($st, $host) = call('GET', '/host');
                $st == 200 && $host->{helper}{running} }, 20);
 ok t_cmp($st, 200, 'httpd started as nobody serves the API');
 ok t_cmp($host->{helper}{running} ? 1 : 0, 1, 'its helper is running');
-my $helper = $host->{helper}{pid} // 0;
+$helper = $host->{helper}{pid} // 0;
 ok t_cmp($helper && (stat "/proc/$helper")[4], $nobody,
          'the helper runs as nobody, the user that started httpd');
 ok t_cmp(scalar(grep { /privileged helper runs as uid $nobody, not root: bind and unbind will fail with permission denied; start httpd as root/ }

@@ -112,10 +112,13 @@ for my $p (grep { !$single{$_} } @posts) {
          body => $json->encode({ pci_addresses => [map { "bad$_" } 1 .. 100000] }),
          status => $p =~ /validate$/ ? 200 : 400, max_seconds => 20);
 }
-case(name => 'bind: 300 distinct real-looking addresses', path => api('/devices/bind'),
+case(name => 'bind: 256 distinct real-looking addresses', path => api('/devices/bind'),
      body => $json->encode({ pci_addresses => [map { sprintf('0000:%02x:00.0', $_ % 256) . '' }
                                                0 .. 255] }),
-     status => qr/^40[034]$/);
+     # 256 well-formed addresses, at the per-request cap: the default virtual
+     # host has no VolantVfioAllow, so the helper refuses before it looks at
+     # a device (vv_bind.c need_allowlist), as for the 100k case above.
+     status => 403);
 case(name => 'bind: more devices than one request may move', path => api('/devices/bind'),
      vhost => 'vv_big_body',
      body => $json->encode({ pci_addresses => [map { sprintf('0000:%02x:%02x.0', $_ >> 5, $_ & 31) }
@@ -150,11 +153,18 @@ for my $q ('vendor=zzzz', 'vendor=10de0', 'class=03000', 'class=%00', 'vendor=%Z
     case(name => "GET devices?$q", path => api("/devices?$q"), method => 'GET',
          status => 400);
 }
-for my $path (api('/devices/info%2F..%2F..'), api('/devices/%2e%2e/host'),
-              api('/nope'), api('/devices/info/'),
-              api('//devices//info'), api('/devices/info;x=1')) {
+# What httpd makes of each path before the module routes it (exact match):
+for my $u ([api('/devices/info%2F..%2F..'), 404],  # encoded slash: httpd's 404
+                                                    # (AllowEncodedSlashes Off)
+           [api('/devices/%2e%2e/host'), 405],      # normalised to /host, a GET
+           [api('/nope'), 404],                     # no such route
+           [api('/devices/info/'), 404],            # a trailing slash is another path
+           [api('//devices//info'), 200],           # MergeSlashes (on): /devices/info
+           [api('/devices/info;x=1'), 404]) {       # no path parameters: no route
+    my ($path, $status) = @$u;
     case(name => "URL $path", path => $path, method => 'POST',
-         body => '{"pci_address":"0000:01:00.0"}', status => qr/^(200|40[045])$/);
+         body => '{"pci_address":"0000:01:00.0"}', status => $status,
+         field => $status == 200 ? 'address' : undef);
 }
 
 # --- the request line and headers, byte by byte ------------------------------
@@ -164,8 +174,12 @@ sub post_bytes { my ($extra, $body) = @_;
     return "POST $info HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
          . "Connection: close\r\n$extra\r\n$body" }
 case(name => 'no Content-Length, no body', raw => [post_bytes('', '')], status => 400);
+# A body that stops arriving: vv_slow's Timeout (2 s) expires on the read,
+# httpd reports APR_TIMEUP and ap_map_http_request_error() makes it 408,
+# sent as JSON by the error filter.  Nothing closes the connection early, so
+# no other status can come of it.
 case(name => 'Content-Length larger than the body (a stall)', vhost => 'vv_slow',
-     raw => [post_bytes("Content-Length: 500\r\n", $good)], status => qr/^(400|408)$/,
+     raw => [post_bytes("Content-Length: 500\r\n", $good)], status => 408,
      max_seconds => 6);
 case(name => 'Content-Length smaller than the body', raw =>
      [post_bytes("Content-Length: 10\r\n", $good)], status => 400);
@@ -186,10 +200,12 @@ case(name => 'chunked body, malformed chunk size', raw =>
 case(name => 'chunked and Content-Length together', raw =>
      [post_bytes("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
                  sprintf("%x\r\n%s\r\n0\r\n\r\n", length $good, $good))],
-     status => qr/^(200|400)$/);
+     # Transfer-Encoding wins and httpd drops the Content-Length (RFC 7230
+     # 3.3.3): the chunked body is read whole.
+     status => 200, field => 'address');
 case(name => 'a body that stalls halfway', vhost => 'vv_slow', raw =>
      [post_bytes("Content-Length: " . length($good) . "\r\n", substr($good, 0, 10)),
-      substr($good, 10)], pause => 4, status => qr/^(400|408)$/, max_seconds => 8);
+      substr($good, 10)], pause => 4, status => 408, max_seconds => 8);  # as the stall above
 case(name => 'a body sent a byte at a time', raw =>
      [post_bytes("Content-Length: " . length($good) . "\r\n", ''), split(//, $good)],
      pause => 0.01, status => 200);

@@ -10,6 +10,7 @@ package VVSchema;
 use strict;
 use warnings;
 
+use B ();
 use JSON::PP ();
 
 my $doc;
@@ -31,6 +32,14 @@ sub resolve {
         $node = $n;
     }
     return $node;
+}
+
+# A JSON number as JSON::PP decodes it: numeric flags, no string flag.
+# (Only reliable on a value not yet used as a string: check right after
+# decoding, as json_of does.)
+sub is_number {
+    my $f = B::svref_2object(\$_[0])->FLAGS;
+    return ($f & (B::SVf_IOK() | B::SVf_NOK())) && !($f & B::SVf_POK()) ? 1 : 0;
 }
 
 # Returns the first mismatch as "where: what", or undef.
@@ -62,7 +71,8 @@ sub mismatch {
         }
     }
     elsif ($t eq 'string') {
-        return "$at: not a string" if !defined $v || ref $v || $is_bool;
+        return "$at: not a string" if !defined $v || ref $v || $is_bool
+            || is_number($v);
         return "$at: '$v' does not match $schema->{pattern}"
             if $schema->{pattern} && $v !~ /$schema->{pattern}/;
     }

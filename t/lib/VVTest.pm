@@ -10,7 +10,7 @@ use VVSchema ();
 use Exporter 'import';
 
 our @EXPORT = qw(api post_json get_json request_raw json_of is_json_error
-                 sysfs_root dev_root raw_http);
+                 sysfs_root dev_root raw_http post_as get_as);
 
 my $json = JSON::PP->new->utf8->canonical->allow_nonref;
 
@@ -37,6 +37,25 @@ sub post_json {
 sub get_json {
     my ($path, %headers) = @_;
     return json_of(Apache::TestRequest::GET($path, %headers));
+}
+
+# post_json and get_json against one virtual host (a name from
+# t/conf/extra.conf.in, or 'default'), leaving the selection as it was.
+# Apache::TestRequest::module() returns the current selection but cannot set
+# it back to none (a false argument is ignored), so the package variable it
+# keeps is localised instead: restored on return and if the request dies.
+sub post_as {
+    my ($vhost, $path, $body, %headers) = @_;
+    local $Apache::TestRequest::Module = Apache::TestRequest::module();
+    Apache::TestRequest::module($vhost);
+    return post_json($path, $body, %headers);
+}
+
+sub get_as {
+    my ($vhost, $path, %headers) = @_;
+    local $Apache::TestRequest::Module = Apache::TestRequest::module();
+    Apache::TestRequest::module($vhost);
+    return get_json($path, %headers);
 }
 
 sub request_raw {
