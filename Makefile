@@ -1,5 +1,6 @@
 # mod_volant_vfio: README's two commands are `make run` and `make test`.
-# Every target installs the Debian packages it needs (build/install-deps).
+# Every target installs the Debian packages it needs (build/install-deps;
+# the OpenAPI validator installs nodejs and npm itself when they are missing).
 
 APXS      ?= apxs
 HTTPD     ?= /usr/sbin/apache2
@@ -14,8 +15,10 @@ GLUE_SRC  := $(MOD)/mod_volant_vfio.c $(MOD)/vv_config.c $(MOD)/vv_http.c \
              $(MOD)/vv_api.c $(MOD)/vv_authz.c $(MOD)/vv_helper.c \
              $(MOD)/vv_status.c $(MOD)/vv_openapi_doc.c
 HEADERS   := $(wildcard $(MOD)/*.h $(MOD)/core/*.h)
-APR_CFLAGS := $(shell pkg-config --cflags apr-1 2>/dev/null)
-APR_LIBS   := $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
+# Expanded when used, not when make starts: on a fresh machine pkg-config and
+# the APR headers arrive with the first target's install-deps.
+APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null)
+APR_LIBS   = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
 .PHONY: all deps module run test test-deps test-lint test-unit test-api test-bind \
         test-realsys test-run test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
@@ -65,28 +68,28 @@ test-deps:
 
 UNIT_TESTS := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(wildcard t/unit/*.c))
 
-$(OUT)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(HEADERS)
+$(OUT)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(HEADERS) | test-deps
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -D_GNU_SOURCE -g $(APR_CFLAGS) -I/usr/include/cjson \
 	    -I$(MOD) -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcjson -lpci
 
 # Source checks: every log message tagged, each tag once.
-test-lint:
+test-lint: test-deps
 	prove t/lint
 
 test-unit: $(UNIT_TESTS)
 	prove --exec '' $(UNIT_TESTS)
 
-test-sim:
+test-sim: test-deps
 	t/sim/run
 
 # The sysfs scenarios measured on the real kernel, replayed on the simulator.
-test-fidelity:
+test-fidelity: test-deps
 	$(MAKE) -s -C build/sysfs-sim
 	prove t/fidelity/sim.t
 
 # The whole Apache-Test suite again, the module built with ASan and UBSan.
-test-asan: module
+test-asan: test-deps module
 	build/asan/run
 
 # libFuzzer on every decoder: a short run of each, and every regression
@@ -119,18 +122,18 @@ e2e: module
 # The Apache-Test suite runs as root with workers dropping to nobody, in
 # three settings: a static simulator tree (the read API), a live simulator
 # mount (bind and unbind), and this host's /sys, read-only.
-test-api: module
+test-api: test-deps module
 	t/run-apache-test
 
 # bind and unbind against a live simulator mount, through the helper.
-test-bind: module
+test-bind: test-deps module
 	VV_SIM=1 t/run-apache-test t/bind
 
-test-realsys: module
+test-realsys: test-deps module
 	VV_REAL_SYS=1 t/run-apache-test t/realsys
 
 # README's `make run`, on a free port and a private directory, read-only.
-test-run: module
+test-run: test-deps module
 	prove t/run
 
 # ---- for operators -----------------------------------------------------------
@@ -155,10 +158,10 @@ test-openapi:
 
 # Install/uninstall and the package on this machine's apache2 (a private
 # loopback port; the system's configuration checked unchanged).
-test-install: module
+test-install: test-deps module
 	build/install/test
 
-test-deb: module
+test-deb: test-deps module
 	@build/install-deps build deb
 	build/deb/test
 

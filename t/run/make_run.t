@@ -15,8 +15,10 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 my $top = POSIX::getcwd();
+# 0700, like a checkout in root's home: the workers (nobody) cannot enter
+# it, and must still reach the helper.
 my $dir = File::Temp::tempdir('/tmp/vv-run-XXXXXX', CLEANUP => 1);
-chmod 0755, $dir;
+chmod 0700, $dir;
 my $port = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1')
     ->sockport;
 my $base = "http://127.0.0.1:$port/api/v1/vfio";
