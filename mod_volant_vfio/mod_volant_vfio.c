@@ -141,27 +141,21 @@ static int serve_openapi(request_rec *r)
 static int dispatch(request_rec *r, const vv_route_t *route)
 {
     vv_call_t call = { r, r->pool, vv_conf_host(), NULL, NULL };
-    int pass;
-    vv_err_t *e;
+    int pass = OK;
+    vv_err_t *e = NULL;
 
     if (route->method == M_POST
-        && (e = vv_http_read_json(r, &call.req, &pass))) {
-        if (pass != OK) {
-            return pass;
-        }
-        if (route->op_shape) {
-            call.reply = vv_json_own(r->pool, vv_api_op_failure(e->msg));
-            return vv_http_send(r, vv_http_status(e->kind), call.reply);
-        }
-        return vv_http_send_error(r, e);
+        && (e = vv_http_read_json(r, &call.req, &pass)) && pass != OK) {
+        return pass;
     }
-    if ((e = route->fn(&call))) {
-        if (call.reply) {
-            return vv_http_send(r, vv_http_status(e->kind), call.reply);
-        }
-        return vv_http_send_error(r, e);
+    if (!e && !(e = route->fn(&call))) {
+        return vv_http_send(r, HTTP_OK, call.reply);
     }
-    return vv_http_send(r, HTTP_OK, call.reply);
+    /* bind and unbind answer in their own shape, whoever failed. */
+    if (!call.reply && route->op_shape) {
+        call.reply = vv_json_own(r->pool, vv_api_op_failure(e->msg));
+    }
+    return vv_http_send_failure(r, e, call.reply);
 }
 
 static int handler(request_rec *r)

@@ -193,7 +193,8 @@ vv_err_t *vv_api_validate(vv_call_t *c)
 
 /* --- POST /devices/iommu-groups ----------------------------------------- */
 
-/* Each requested device, read and required to have a group. */
+/* Each requested device, read (the callers decide what a missing group
+ * means for them). */
 static vv_err_t *grouped_devices(vv_call_t *c, apr_array_header_t **out)
 {
     apr_array_header_t *addrs = NULL, *devs = NULL;
@@ -382,7 +383,6 @@ static vv_err_t *operate(vv_call_t *c, const char *op)
                    "(%d; at most %d)", addrs->nelts, VV_PROTO_MAX_ADDRESSES);
     }
     if (e) {
-        reply(c, vv_api_op_failure(e->msg));
         return e;
     }
     canon = apr_array_make(c->p, addrs->nelts, sizeof(const char *));
@@ -391,7 +391,6 @@ static vv_err_t *operate(vv_call_t *c, const char *op)
             APR_ARRAY_IDX(addrs, i, vv_addr_t).text;
     }
     if ((e = vv_helper_call(c->r, op, canon, &kind, &body))) {
-        reply(c, vv_api_op_failure(e->msg));
         return e;
     }
     reply(c, body);
@@ -474,10 +473,8 @@ vv_err_t *vv_api_host(vv_call_t *c)
     for (int i = 0; allow && i < allow->items->nelts; i++) {
         const vv_pattern_t *pat = &APR_ARRAY_IDX(allow->items, i,
                                                  vv_pattern_t);
-        cJSON_AddItemToArray(list, cJSON_CreateString(pat->device < 0
-            ? apr_psprintf(c->p, "%04x:*", pat->vendor)
-            : apr_psprintf(c->p, "%04x:%04x", pat->vendor,
-                           (unsigned)pat->device)));
+        cJSON_AddItemToArray(list, cJSON_CreateString(vv_pattern_text(c->p,
+                                                                      pat)));
     }
     helper = cJSON_AddObjectToObject(out, "helper");
     running = !vv_helper_call(c->r, "status", NULL, &kind, &status);

@@ -1,5 +1,6 @@
 #include "vv_authz.h"
 #include "vv_config.h"
+#include "vv_http.h"
 
 #include <mod_auth.h>
 #include <apr_strings.h>
@@ -89,8 +90,7 @@ vv_err_t *vv_authz_check(request_rec *r)
     if (!vv_conf_has_key(r) || key_verified(r)) {
         return NULL;
     }
-    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
-                   "Bearer realm=\"volant-vfio\"");
+    vv_http_challenge(r);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, VV_TAG(10503)
                   "missing or wrong API key for %s", r->uri);
     return vv_err(r->pool, VV_E_AUTH, "invalid api key");

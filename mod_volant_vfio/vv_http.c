@@ -114,14 +114,20 @@ static cJSON *error_body(const char *msg)
     return body;
 }
 
-int vv_http_send_error(request_rec *r, const vv_err_t *e)
+int vv_http_send_failure(request_rec *r, const vv_err_t *e,
+                         const cJSON *body)
 {
-    cJSON *body = vv_json_own(r->pool, error_body(e->msg));
     int status = vv_http_status(e->kind);
 
     ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_ERR : APLOG_INFO, 0, r,
                   VV_TAG(10401) "%d %s: %s", status, r->uri, e->msg);
-    return vv_http_send(r, status, body);
+    return vv_http_send(r, status, body ? body
+                        : vv_json_own(r->pool, error_body(e->msg)));
+}
+
+int vv_http_send_error(request_rec *r, const vv_err_t *e)
+{
+    return vv_http_send_failure(r, e, NULL);
 }
 
 /* --- request bodies ----------------------------------------------------- */
@@ -285,12 +291,17 @@ static int ours_or_our_uri(request_rec *r)
         && vv_is_api_uri(r->uri);
 }
 
+void vv_http_challenge(request_rec *r)
+{
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                   "Bearer realm=\"volant-vfio\"");
+}
+
 void vv_http_insert_error_filter(request_rec *r)
 {
     if (ap_is_HTTP_ERROR(r->status) && ours_or_our_uri(r)) {
         if (r->status == HTTP_UNAUTHORIZED) {
-            apr_table_setn(r->err_headers_out, "WWW-Authenticate",
-                           "Bearer realm=\"volant-vfio\"");
+            vv_http_challenge(r);
         }
         ap_add_output_filter(error_filter_name, NULL, r, r->connection);
     }

@@ -14,6 +14,13 @@ int vv_http_send(request_rec *r, int status, const cJSON *body);
 /* Sends {"error": msg} with the kind's status; returns OK. */
 int vv_http_send_error(request_rec *r, const vv_err_t *e);
 
+/* The same with a body of the endpoint's own shape (NULL: {"error"}). */
+int vv_http_send_failure(request_rec *r, const vv_err_t *e,
+                         const cJSON *body);
+
+/* The WWW-Authenticate challenge every 401 of ours carries. */
+void vv_http_challenge(request_rec *r);
+
 /* Deletes the tree when the pool goes: every exit path is covered. */
 cJSON *vv_json_own(apr_pool_t *p, cJSON *json);
 

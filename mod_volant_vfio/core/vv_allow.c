@@ -79,15 +79,20 @@ int vv_allowlist_match(const vv_allowlist_t *l, unsigned vendor,
     return 0;
 }
 
+const char *vv_pattern_text(apr_pool_t *p, const vv_pattern_t *pat)
+{
+    return pat->device < 0
+        ? apr_psprintf(p, "%04x:*", pat->vendor)
+        : apr_psprintf(p, "%04x:%04x", pat->vendor, (unsigned)pat->device);
+}
+
 const char *vv_allowlist_text(apr_pool_t *p, const vv_allowlist_t *l)
 {
     const char *out = "";
 
     for (int i = 0; i < l->items->nelts; i++) {
-        const vv_pattern_t *pat = &APR_ARRAY_IDX(l->items, i, vv_pattern_t);
-        const char *one = pat->device < 0
-            ? apr_psprintf(p, "%04x:*", pat->vendor)
-            : apr_psprintf(p, "%04x:%04x", pat->vendor, (unsigned)pat->device);
+        const char *one = vv_pattern_text(p, &APR_ARRAY_IDX(l->items, i,
+                                                            vv_pattern_t));
         out = i ? apr_pstrcat(p, out, ", ", one, NULL) : one;
     }
     return out;

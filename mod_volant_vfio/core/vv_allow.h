@@ -31,4 +31,7 @@ int vv_allowlist_match(const vv_allowlist_t *l, unsigned vendor,
 /* "10de:*, 1002:1234": for messages and the host report. */
 const char *vv_allowlist_text(apr_pool_t *p, const vv_allowlist_t *l);
 
+/* One pattern in its canonical form: "10de:2204", "10de:*". */
+const char *vv_pattern_text(apr_pool_t *p, const vv_pattern_t *pat);
+
 #endif
