@@ -88,7 +88,8 @@ test-fidelity: test-deps
 	$(MAKE) -s -C build/sysfs-sim
 	prove t/fidelity/sim.t
 
-# The whole Apache-Test suite again, the module built with ASan and UBSan.
+# The Apache-Test suite again (all but t/realsys), the module built with ASan
+# and UBSan.
 test-asan: test-deps module
 	build/asan/run
 
@@ -168,5 +169,6 @@ test-deb: test-deps module
 clean:
 	rm -rf $(OUT) $(MOD)/.libs $(MOD)/core/.libs $(MOD)/*.lo $(MOD)/*.la \
 	    $(MOD)/*.o $(MOD)/*.slo $(MOD)/core/*.lo $(MOD)/core/*.o \
-	    $(MOD)/core/*.slo $(MOD)/vv_openapi_doc.c
+	    $(MOD)/core/*.slo $(MOD)/vv_openapi_doc.c t/tmp
+	-$(MAKE) -s -C build/sysfs-sim clean
 	-[ -f t/TEST.PL ] && perl t/TEST.PL -clean >/dev/null 2>&1 || true

@@ -504,7 +504,7 @@ vv_err_t *vv_api_host(vv_call_t *c)
                 "load the vfio modules (modprobe vfio-pci)", h->dev));
     }
     if (!allow) {
-        problem(problems, "no device allowlist: bind refuses every device "
+        problem(problems, "no device allowlist: bind and unbind refuse every device "
                 "until VolantVfioAllow names the vendor:device IDs it may "
                 "take");
     }

@@ -441,7 +441,7 @@ const command_rec vv_cmds[] = {
                   "X-Volant-API-Key or Authorization: Bearer)"),
     AP_INIT_TAKE1("VolantVfioApiKeyFile", set_api_key_file, NULL,
                   RSRC_CONF | ACCESS_CONF,
-                  "file holding the API key, readable by root only"),
+                  "file holding the API key, readable by its owner only"),
     AP_INIT_ITERATE("VolantVfioAllow", add_allow, NULL, RSRC_CONF,
                     "vendor:device patterns (vvvv:dddd or vvvv:*) bind may "
                     "take"),
