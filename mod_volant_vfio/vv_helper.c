@@ -9,6 +9,7 @@
 
 #include <ap_listen.h>
 #include <ap_mpm.h>
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <errno.h>
 #include <limits.h>
@@ -135,10 +136,43 @@ static int peer_allowed(int fd, struct ucred *cred)
         && (cred->uid == worker || cred->uid == 0);
 }
 
-static vv_policy_t *policy_for(apr_pool_t *p, const vv_request_t *req)
+/* Where a virtual host is defined: unlike its index, the same across a
+ * graceful restart that does not move it in the configuration. */
+static long long vhost_id(const server_rec *s)
 {
-    server_rec *s = req->server < hs.nservers ? hs.servers[req->server]
-                                              : hs.main;
+    char key[1024];
+    apr_ssize_t n = APR_HASH_KEY_STRING;
+
+    snprintf(key, sizeof(key), "%s:%d:%s:%u",
+             s->defn_name ? s->defn_name : "", s->defn_line_number,
+             s->server_hostname ? s->server_hostname : "", (unsigned)s->port);
+    return (long long)apr_hashfunc_default(key, &n);
+}
+
+/* The virtual host whose policy applies: the one the worker named, found
+ * by its identity (a worker of the previous generation may finish a
+ * request after a graceful restart reordered them); NULL when it is gone.
+ * A request without one (a tool on the socket) goes by index. */
+static server_rec *server_for(const vv_request_t *req)
+{
+    if (req->vhost < 0) {
+        return req->server < hs.nservers ? hs.servers[req->server] : hs.main;
+    }
+    if (req->server < hs.nservers
+        && vhost_id(hs.servers[req->server]) == req->vhost) {
+        return hs.servers[req->server];
+    }
+    for (int i = 0; i < hs.nservers; i++) {
+        if (vhost_id(hs.servers[i]) == req->vhost) {
+            return hs.servers[i];
+        }
+    }
+    return NULL;
+}
+
+static vv_policy_t *policy_for(apr_pool_t *p, const vv_request_t *req,
+                               server_rec *s)
+{
     vv_policy_t *pol = apr_pcalloc(p, sizeof(*pol));
 
     pol->allow = vv_conf_allow(s);
@@ -190,6 +224,7 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
     const vv_policy_t *pol;
     int bind = !strcmp(req->op, "bind");
     vv_op_t *op;
+    server_rec *s;
     vv_err_t *e;
 
     if (!strcmp(req->op, "status")) {
@@ -197,16 +232,14 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
         cJSON_AddNumberToObject(reply, "kind", 0);
         return reply;
     }
-    pol = policy_for(p, req);
-    /* The server index means a virtual host of this generation only: a
-     * worker of the previous one, still finishing a request across a
-     * graceful restart, could name another host's allowlist. */
-    if (req->generation >= 0
-        && req->generation != (long)ap_state_query(AP_SQ_CONFIG_GEN)) {
-        e = vv_err(p, VV_E_HELPER, "the configuration changed (httpd "
-                   "restarted) while this request was on its way; retry");
+    if (!(s = server_for(req))) {
+        pol = policy_for(p, req, hs.main);
+        e = vv_err(p, VV_E_HELPER, "the virtual host this request came "
+                   "through is not in the configuration httpd now runs "
+                   "(restarted with another one); retry");
     }
     else {
+        pol = policy_for(p, req, s);
         e = vv_record_init(p, pol->state_dir);
     }
     if (e) {
@@ -300,7 +333,7 @@ static void start_recovery(int lfd)
     apr_pool_create(&p, hs.pool);
     memset(&req, 0, sizeof(req));
     req.remote = "recovery";
-    if ((e = vv_recover(p, vv_conf_host(), policy_for(p, &req)))) {
+    if ((e = vv_recover(p, vv_conf_host(), policy_for(p, &req, hs.main)))) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, hs.main, VV_TAG(20006)
                      "helper: recovery: %s", e->msg);
     }
@@ -504,7 +537,7 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
         return e;
     }
     req = vv_proto_request(op, addrs, r->useragent_ip, server_index(r->server),
-                           (long)ap_state_query(AP_SQ_CONFIG_GEN));
+                           vhost_id(r->server));
     e = vv_proto_send(r->pool, fd, req, 5000);
     cJSON_Delete(req);
     if (!e) {

@@ -78,13 +78,13 @@ static vv_err_t *decode_field(apr_pool_t *p, const cJSON *f,
         out->server = (int)f->valuedouble;
         return NULL;
     }
-    if (!strcmp(f->string, "generation")) {
+    if (!strcmp(f->string, "vhost")) {
         if (!cJSON_IsNumber(f) || f->valuedouble < 0
-            || f->valuedouble > 2147483647.0
-            || f->valuedouble != (long)f->valuedouble) {
-            return bad(p, "generation must be an integer from 0 to 2^31-1");
+            || f->valuedouble > 4294967295.0
+            || f->valuedouble != (double)(long long)f->valuedouble) {
+            return bad(p, "vhost must be an integer from 0 to 2^32-1");
         }
-        out->generation = (long)f->valuedouble;
+        out->vhost = (long long)f->valuedouble;
         return NULL;
     }
     return bad(p, "unknown field");
@@ -99,7 +99,7 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
     memset(out, 0, sizeof(*out));
     out->addresses = apr_array_make(p, 8, sizeof(const char *));
     out->remote = "";
-    out->generation = -1;
+    out->vhost = -1;
     if (len > VV_PROTO_MAX_FRAME || memchr(json, '\0', len)) {
         return bad(p, "malformed frame");
     }
@@ -129,7 +129,7 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
 }
 
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
-                        const char *remote, int server, long generation)
+                        const char *remote, int server, long long vhost)
 {
     cJSON *j = cJSON_CreateObject(), *list;
 
@@ -143,7 +143,7 @@ cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
     }
     cJSON_AddStringToObject(j, "remote", remote ? remote : "");
     cJSON_AddNumberToObject(j, "server", server);
-    cJSON_AddNumberToObject(j, "generation", (double)generation);
+    cJSON_AddNumberToObject(j, "vhost", (double)vhost);
     return j;
 }
 

@@ -25,8 +25,8 @@ typedef struct vv_request {
     apr_array_header_t *addresses; /* const char *, as the client sent them */
     const char *remote;           /* the client's address, for the audit */
     int server;                   /* which virtual host's policy applies */
-    long generation;              /* the worker's configuration generation,
-                                   * -1 when not sent */
+    long long vhost;              /* that host's identity (where it is
+                                   * defined), -1 when not sent */
 } vv_request_t;
 
 /* Strict decoding of a request's JSON (NUL-terminated at json[len]);
@@ -35,7 +35,7 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
                           vv_request_t *out);
 
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
-                        const char *remote, int server, long generation);
+                        const char *remote, int server, long long vhost);
 
 /* The payload length a frame header announces; VV_E_BAD_REQUEST for a bad
  * magic or a length out of bounds. */

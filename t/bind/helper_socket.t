@@ -92,14 +92,15 @@ for my $f (@forged) {
     my $kind = eval { JSON::PP::decode_json($r)->{kind} } // 'no reply';
     ok t_cmp($kind ne '0' ? 1 : 0, 1, "refused: $f->[1] ($kind)");
 }
-# A worker of an earlier configuration generation (finishing a request
-# across a graceful restart) is told to retry: its server index may name
-# another virtual host now.  Kind 11 is VV_E_HELPER, a 503.
+# A worker of an earlier configuration (finishing a request across a
+# graceful restart) names its virtual host by where it is defined; one the
+# helper's configuration no longer has is told to retry, not given the
+# policy of whatever host now sits at its index.  Kind 11 is a 503.
 my $stale = eval { JSON::PP::decode_json(ask_as($nobody, frame({ op => 'bind',
-    addresses => ['0000:04:00.0'], server => 0, generation => 999999 }))) } // {};
+    addresses => ['0000:04:00.0'], server => 0, vhost => 12345 }))) } // {};
 ok t_cmp([$stale->{kind}, $stale->{body}{message} // ''],
-         [11, qr/configuration changed .*retry/],
-         'a request from another configuration generation: 503, retry');
+         [11, qr/virtual host .* not in the configuration .*retry/],
+         'a request from a virtual host the configuration lost: 503, retry');
 # A frame that stalls: the helper gives up on it (after 5 s) and writes
 # nothing.
 my $slow = in_background(sub {

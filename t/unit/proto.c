@@ -34,16 +34,16 @@ int main(void)
        "a bind request decodes");
     ok(decode(p, "{\"op\":\"status\"}", &req) == NULL
        && !strcmp(req.op, "status"), "a status request needs no addresses");
-    ok(req.generation == -1, "no generation sent: -1");
+    ok(req.vhost == -1, "no virtual host identity sent: -1");
     ok(decode(p, "{\"op\":\"bind\",\"addresses\":[\"x\"],"
-              "\"generation\":7}", &req) == NULL && req.generation == 7,
-       "the worker's configuration generation decodes");
-    refused(p, "{\"op\":\"bind\",\"addresses\":[\"x\"],\"generation\":-1}",
-            "a negative generation");
-    refused(p, "{\"op\":\"bind\",\"addresses\":[\"x\"],\"generation\":2.5}",
-            "a fractional generation");
+              "\"vhost\":4000000000}", &req) == NULL
+       && req.vhost == 4000000000LL, "a virtual host's identity decodes");
+    refused(p, "{\"op\":\"bind\",\"addresses\":[\"x\"],\"vhost\":-1}",
+            "a negative identity");
+    refused(p, "{\"op\":\"bind\",\"addresses\":[\"x\"],\"vhost\":2.5}",
+            "a fractional identity");
     refused(p, "{\"op\":\"bind\",\"addresses\":[\"x\"],"
-            "\"generation\":3000000000}", "a generation out of range");
+            "\"vhost\":5000000000}", "an identity out of range");
 
     refused(p, "", "an empty frame");
     refused(p, "[]", "a non-object");
