@@ -41,7 +41,7 @@ $(SO): $(CORE_SRC) $(GLUE_SRC) $(HEADERS)
 	@cd $(MOD) && $(APXS) -c -o mod_volant_vfio.la \
 	    -Wc,-std=c11 -Wc,-Wall -Wc,-Wextra -Wc,-Werror \
 	    -I/usr/include/cjson \
-	    $(patsubst $(MOD)/%,%,$(GLUE_SRC) $(CORE_SRC)) -lcjson -lpci \
+	    $(patsubst $(MOD)/%,%,$(GLUE_SRC) $(CORE_SRC)) -lcjson -lpci -lmnl \
 	    > $(CURDIR)/$(OUT)/apxs.log 2>&1 \
 	    || { cat $(CURDIR)/$(OUT)/apxs.log; exit 1; }
 
@@ -71,7 +71,7 @@ UNIT_TESTS := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(wildcard t/unit/*.c))
 $(OUT)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(HEADERS) | test-deps
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -D_GNU_SOURCE -g $(APR_CFLAGS) -I/usr/include/cjson \
-	    -I$(MOD) -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcjson -lpci
+	    -I$(MOD) -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcjson -lpci -lmnl
 
 # Source checks: every log message tagged, each tag once.
 test-lint: test-deps

@@ -110,6 +110,12 @@ static int translate_name(request_rec *r)
     return OK;
 }
 
+/* An operator's server-level Redirect, RewriteRule [F] or [R] decides
+ * before the API claims the URI: translate_name stops at the first hook
+ * that answers. */
+static const char *const url_rules_first[] = { "mod_alias.c",
+                                               "mod_rewrite.c", NULL };
+
 static int map_to_storage(request_rec *r)
 {
     return r->filename && !strncmp(r->filename, FILENAME_PREFIX,
@@ -202,7 +208,8 @@ static void register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_translate_name(translate_name, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_translate_name(translate_name, url_rules_first, NULL,
+                           APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(vv_http_insert_error_filter, NULL, NULL,

@@ -60,9 +60,20 @@ static authz_status check_key(request_rec *r, const char *require_line,
     return key_verified(r) ? AUTHZ_GRANTED : AUTHZ_DENIED_NO_USER;
 }
 
+/* At configuration time: the section that names us lets authorization
+ * decide alone (see vv_authz_check). */
+static const char *parse_key(cmd_parms *cmd, const char *require_line,
+                             const void **parsed)
+{
+    (void)require_line;
+    *parsed = NULL;
+    vv_conf_note_key_required(cmd);
+    return NULL;
+}
+
 static const authz_provider key_provider = {
     &check_key,
-    NULL,
+    &parse_key,
 };
 
 /* Reached when authorization needs a user.  Where a key is configured and
@@ -85,9 +96,13 @@ static int check_authn(request_rec *r)
     return HTTP_UNAUTHORIZED;
 }
 
+/* The fail-safe for locations whose Require lines do not name the key
+ * provider: a configured key is still required.  Where they name it,
+ * authorization has decided (`<RequireAny>` of an address or the key
+ * admits either). */
 vv_err_t *vv_authz_check(request_rec *r)
 {
-    if (!vv_conf_has_key(r) || key_verified(r)) {
+    if (!vv_conf_has_key(r) || vv_conf_key_required(r) || key_verified(r)) {
         return NULL;
     }
     vv_http_challenge(r);

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <unixd.h>
@@ -27,6 +28,12 @@
 /* Exit status of a helper that could not start: httpd does not restart it,
  * which would only loop (mod_cgid's convention). */
 #define STARTUP_FAILED 254
+
+/* Connections served at once, each by a root child.  Operations run one at
+ * a time host-wide anyway; past this a connection is answered "busy" at
+ * once by the helper itself, so idle connections cannot pile up root
+ * processes. */
+#define HELPER_MAX_CHILDREN 16
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -56,6 +63,9 @@ static struct {
     pid_t parent;            /* httpd's parent */
     apr_time_t started;      /* when this helper started */
     volatile sig_atomic_t stop;
+    pid_t serving[HELPER_MAX_CHILDREN]; /* children serving a connection */
+    int nserving;
+    apr_time_t busy_logged;  /* the last "too many at once" warning */
 } hs;
 
 /* --- the helper process ---------------------------------------------------- */
@@ -91,42 +101,95 @@ static void helper_signals(int stoppable)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* The socket's directory decides who may replace the socket: it must be
+ * root's or the helper's, and writable by no one else. */
+static int socket_dir(const char *path, const char **name)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dir = slash == path ? "/"
+        : apr_pstrndup(hs.pool, path, (apr_size_t)(slash - path));
+    struct stat st;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    *name = slash + 1;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, hs.main, VV_TAG(20016)
+                     "helper: cannot open the socket's directory %s", dir);
+    }
+    else if ((st.st_uid != 0 && st.st_uid != geteuid())
+             || (st.st_mode & 022)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, hs.main, VV_TAG(20017)
+                     "helper: refusing to start: the socket's directory %s "
+                     "is owned by uid %d with mode %04o; another user could "
+                     "replace the socket. Use a directory owned by root and "
+                     "writable by no one else (chmod go-w %s), or set "
+                     "VolantVfioHelperSocket", dir, (int)st.st_uid,
+                     (unsigned)(st.st_mode & 07777), dir);
+    }
+    else {
+        return fd;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return -1;
+}
+
 static int helper_socket(void)
 {
-    const char *path = vv_conf_helper_socket();
+    const char *path = vv_conf_helper_socket(), *name;
     struct sockaddr_un sa;
+    struct stat st;
     mode_t old;
-    int fd;
+    int fd, dir = socket_dir(path, &name);
 
+    if (dir < 0) {
+        return -1;
+    }
+    /* What a previous helper left: a socket, and nothing else. */
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, hs.main, VV_TAG(20018)
+                         "helper: refusing to start: %s exists and is not a "
+                         "socket; remove it or set VolantVfioHelperSocket",
+                         path);
+            close(dir);
+            return -1;
+        }
+        unlinkat(dir, name, 0);
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     apr_cpystrn(sa.sun_path, path, sizeof(sa.sun_path));
-    unlink(path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     old = umask(0077);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         umask(old);
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, hs.main, VV_TAG(20001)
                      "helper: cannot create socket %s", path);
+        close(dir);
         return -1;
     }
     umask(old);
-    /* Not every system honours umask for sockets. */
-    chmod(path, 0600);
-    if (geteuid() == 0
-        && chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id)) {
+    /* Not every system honours umask for sockets.  Neither call follows a
+     * link: the name is the socket just made. */
+    if (fchmodat(dir, name, 0600, AT_SYMLINK_NOFOLLOW) != 0
+        || (geteuid() == 0
+            && fchownat(dir, name, ap_unixd_config.user_id,
+                        ap_unixd_config.group_id, AT_SYMLINK_NOFOLLOW))) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, hs.main, VV_TAG(20002)
                      "helper: cannot give socket %s to uid %d", path,
                      (int)ap_unixd_config.user_id);
+        close(dir);
         return -1;
     }
+    close(dir);
     if (listen(fd, 64) != 0) {
         return -1;
     }
     return fd;
 }
 
-/* Only httpd's workers (and root) may ask. */
 static int peer_allowed(int fd, struct ucred *cred)
 {
     socklen_t len = sizeof(*cred);
@@ -270,7 +333,7 @@ static void serve(int fd, pid_t helper)
 
     helper_signals(0);
     apr_pool_create(&p, hs.pool);
-    if ((e = vv_proto_recv(p, fd, 5000, &json, &len))
+    if ((e = vv_proto_recv(p, fd, VV_PROTO_MAX_FRAME, 5000, &json, &len))
         || (e = vv_proto_decode(p, json, len, &req))) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hs.main, VV_TAG(20003)
                      "helper: %s", e->msg);
@@ -283,11 +346,65 @@ static void serve(int fd, pid_t helper)
     else {
         reply = reply_for(p, &req, helper);
     }
-    vv_proto_send(p, fd, reply, 5000);
+    vv_proto_send(p, fd, reply, VV_PROTO_MAX_REPLY, 5000);
     cJSON_Delete(reply);
     close(fd);
     apr_pool_destroy(p);
     helper_exit(0);
+}
+
+/* Each operation runs in a child: what it cost is logged when it ends
+ * (at debug level), so an operator or a test can see a request's peak
+ * memory in the root helper. */
+static void reap_children(void)
+{
+    struct rusage ru;
+    int status;
+    pid_t pid;
+
+    while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+        for (int i = 0; i < hs.nserving; i++) {
+            if (hs.serving[i] == pid) {
+                hs.serving[i] = hs.serving[--hs.nserving];
+                break;
+            }
+        }
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, hs.main, VV_TAG(20014)
+                     "helper: child %d ended (status %d), peak memory %ld "
+                     "KiB", (int)pid, status, ru.ru_maxrss);
+    }
+}
+
+/* Past the cap: a "busy" reply from the helper itself, without reading
+ * the request (what the client sent is discarded, so that closing does
+ * not reset the connection before the reply is read).  The warning is
+ * logged at most once a minute. */
+static void answer_busy(int fd)
+{
+    apr_pool_t *p;
+    cJSON *reply = cJSON_CreateObject(), *body = cJSON_CreateObject();
+    const char *msg = "privileged helper busy: " APR_STRINGIFY(
+        HELPER_MAX_CHILDREN) " requests are in progress; retry";
+    char sink[4096];
+
+    while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
+    }
+    cJSON_AddNumberToObject(reply, "kind", VV_E_HELPER);
+    cJSON_AddFalseToObject(body, "success");
+    cJSON_AddStringToObject(body, "message", msg);
+    cJSON_AddStringToObject(body, "error", msg);
+    cJSON_AddItemToObject(reply, "body", body);
+    apr_pool_create(&p, hs.pool);
+    vv_proto_send(p, fd, reply, VV_PROTO_MAX_REPLY, 100);
+    apr_pool_destroy(p);
+    cJSON_Delete(reply);
+    if (apr_time_now() - hs.busy_logged > apr_time_from_sec(60)) {
+        hs.busy_logged = apr_time_now();
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hs.main, VV_TAG(20019)
+                     "helper: %d connections are being served; further ones "
+                     "are answered busy (503) until one ends (logged once a "
+                     "minute)", HELPER_MAX_CHILDREN);
+    }
 }
 
 static void accept_one(int lfd, pid_t helper)
@@ -306,6 +423,11 @@ static void accept_one(int lfd, pid_t helper)
         close(fd);
         return;
     }
+    if (hs.nserving >= HELPER_MAX_CHILDREN) {
+        answer_busy(fd);
+        close(fd);
+        return;
+    }
     if ((pid = fork()) == 0) {
         close(lfd);
         serve(fd, helper);
@@ -313,6 +435,9 @@ static void accept_one(int lfd, pid_t helper)
     if (pid < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, hs.main, VV_TAG(20005)
                      "helper: cannot fork");
+    }
+    else {
+        hs.serving[hs.nserving++] = pid;
     }
     close(fd);
 }
@@ -341,6 +466,22 @@ static void start_recovery(int lfd)
     helper_exit(0);
 }
 
+/* The records decide which device the helper writes and what it gets
+ * back: a state directory another user can write refuses the start. */
+static int state_dir_ok(void)
+{
+    apr_pool_t *p;
+    vv_err_t *e;
+
+    apr_pool_create(&p, hs.pool);
+    if ((e = vv_record_init(p, vv_conf_state_dir()))) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, hs.main, VV_TAG(20015)
+                     "helper: refusing to start: %s", e->msg);
+    }
+    apr_pool_destroy(p);
+    return !e;
+}
+
 static void helper_main(void)
 {
     pid_t self = getpid();
@@ -355,7 +496,7 @@ static void helper_main(void)
         _exit(0);
     }
     ap_close_listeners();
-    if ((lfd = helper_socket()) < 0) {
+    if (!state_dir_ok() || (lfd = helper_socket()) < 0) {
         _exit(STARTUP_FAILED);
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, hs.main, VV_TAG(20007)
@@ -371,8 +512,7 @@ static void helper_main(void)
     start_recovery(lfd);
     while (!hs.stop) {
         struct pollfd pfd = { lfd, POLLIN, 0 };
-        while (waitpid(-1, NULL, WNOHANG) > 0) {
-        }
+        reap_children();
         if (poll(&pfd, 1, 1000) > 0) {
             accept_one(lfd, self);
         }
@@ -410,6 +550,18 @@ static int helper_start(void)
     return OK;
 }
 
+/* At the end of a generation: the socket, never a file that took its
+ * name. */
+static void remove_socket(void)
+{
+    const char *path = vv_conf_helper_socket();
+    struct stat st;
+
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(path);
+    }
+}
+
 static void maintenance(int reason, void *data, apr_wait_t status)
 {
     helper_proc_t *hp = data;
@@ -442,7 +594,7 @@ static void maintenance(int reason, void *data, apr_wait_t status)
         if (!hp->gone && hp->proc.pid > 0) {
             kill(hp->proc.pid, SIGHUP);
         }
-        unlink(vv_conf_helper_socket());
+        remove_socket();
         break;
     }
 }
@@ -538,10 +690,27 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
     }
     req = vv_proto_request(op, addrs, r->useragent_ip, server_index(r->server),
                            vhost_id(r->server));
-    e = vv_proto_send(r->pool, fd, req, 5000);
+    e = vv_proto_send(r->pool, fd, req, VV_PROTO_MAX_FRAME, 5000);
     cJSON_Delete(req);
+    /* A helper at its limit answers "busy" without reading the request:
+     * its reply may be waiting even though sending failed. */
     if (!e) {
-        e = vv_proto_recv(r->pool, fd, wait_ms, &json, &len);
+        e = vv_proto_recv(r->pool, fd, VV_PROTO_MAX_REPLY, wait_ms, &json,
+                          &len);
+        /* The helper had the request: an operation may have run.  Never a
+         * 503, which says nothing happened. */
+        if (e && e->kind == VV_E_HELPER && strcmp(op, "status") != 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, VV_TAG(20020)
+                          "%s: the helper's reply was lost: %s", op, e->msg);
+            e = vv_err(r->pool, VV_E_INTERNAL, "the %s request reached the "
+                       "privileged helper but its reply was lost (%s): the "
+                       "operation may have run; see the audit log "
+                       "(VFIO10610) and GET /devices", op, e->msg);
+        }
+    }
+    else if (!vv_proto_recv(r->pool, fd, VV_PROTO_MAX_REPLY, 100, &json,
+                            &len)) {
+        e = NULL;
     }
     close(fd);
     if (e) {

@@ -144,6 +144,7 @@ like($dep, qr/(?:^|, )apache2-api-\Q$mmn\E(?:,|$)/,
      "Depends on apache2-api-$mmn (MODULE_MAGIC_NUMBER_MAJOR)");
 like($dep, qr/(?:^|, )libcjson1 \(>= [^)]+\)/, 'Depends on libcjson1 (>= ...)');
 like($dep, qr/(?:^|, )libpci3 \(>= [^)]+\)/, 'Depends on libpci3 (>= ...)');
+like($dep, qr/(?:^|, )libmnl0 \(>= [^)]+\)/, 'Depends on libmnl0 (>= ...): the in-use guard asks rtnetlink');
 like($dep, qr/(?:^|, )pci\.ids(?:,|$| \()/, 'Depends on pci.ids');
 unlike($dep, qr/(?:^|, )apache2(?:,| |$)/, 'no Depends on apache2 itself');
 ($rc, $out) = run("dpkg-deb --ctrl-tarfile '$deb' | tar -xOf - ./conffiles");

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         return 0;
     }
     apr_pool_create(&p, NULL);
-    if (!vv_proto_header(p, data, &n) && n == size - 8) {
+    if (!vv_proto_header(p, data, VV_PROTO_MAX_FRAME, &n) && n == size - 8) {
         char *json = malloc(n + 1);
         memcpy(json, data + 8, n);
         json[n] = '\0';

@@ -130,11 +130,30 @@ static int dev_show(struct node *n, struct device *d, struct strbuf *out, uid_t 
 }
 
 /* ---- net and block hints --------------------------------------------- */
+static void bond_slaves(const struct netif *ni, void *arg)
+{
+	void **a = arg;
+	struct strbuf *out = a[1];
+
+	if (ni->master == a[0])
+		sb_printf(out, "%s%s", out->len ? " " : "", ni->name);
+}
+
 static int net_show(int attr, const struct netif *ni, struct strbuf *out)
 {
+	/* IFF_UP|IFF_BROADCAST|IFF_MULTICAST, IFF_MASTER on a bond, IFF_SLAVE on its slaves */
+	unsigned flags = (ni->up ? 0x1003 : 0x1002) | (ni->kind == NK_BOND ? 0x400 : 0) |
+			 (ni->master && ni->master->kind == NK_BOND ? 0x800 : 0);
+	void *arg[2] = {(void *)ni, out};
+
 	switch (attr) {
 	case NA_OPERSTATE: sb_printf(out, "%s\n", ni->up ? "up" : "down"); break;
-	case NA_FLAGS: sb_printf(out, "0x%x\n", ni->up ? 0x1003 : 0x1002); break;
+	case NA_FLAGS: sb_printf(out, "0x%x\n", flags); break;
+	case NA_IFLINK: sb_printf(out, "%d\n", ni->lower ? ni->lower->ifindex : ni->ifindex); break;
+	case NA_BOND_SLAVES:
+		netif_foreach(bond_slaves, arg);
+		sb_add(out, "\n", 1);
+		break;
 	case NA_ADDRESS:
 		if (ni->mac)
 			sb_printf(out, "%s\n", ni->mac);
@@ -184,7 +203,12 @@ int attr_show(struct node *n, struct strbuf *out, uid_t uid)
 		case PR_MOUNTINFO: proc_mountinfo(out, 0); break;
 		case PR_MOUNTS: proc_mountinfo(out, 1); break;
 		case PR_NV_INFO: proc_nvidia_info(n->obj, out); break;
+		case PR_SWAPS: proc_swaps(out); break;
+		case PR_MAPS: proc_maps(n->arg, out); break;
 		}
+		return 0;
+	case K_VTCON:	/* vtconsole bind: which console driver has the consoles */
+		sb_printf(out, "%d\n", n->arg ? fbcon_bound() : !fbcon_bound());
 		return 0;
 	case K_SIM:
 		if (n->attr == SA_STATE)
@@ -278,6 +302,23 @@ static int drv_store(struct node *n, const char *buf)
 	}
 }
 
+/* vtconK/bind: 1 binds that console driver to the consoles, 0 hands them
+ * to the other one. Only the dummy console (vtcon0) and fbcon (vtcon1, on
+ * hosts with a framebuffer) exist. */
+static int vtcon_store(int k, const char *buf)
+{
+	int v, fbcon = 0;
+
+	for (int i = 0; i < S.h->ndevs; i++)
+		fbcon |= S.h->devs[i]->fb.present;
+	if (kstrtobool(buf, &v))
+		return -EINVAL;
+	if (!fbcon && (k || !v))
+		return -EINVAL;	/* nothing to hand the consoles to */
+	S.h->fbcon_unbound = k ? !v : v;
+	return 0;
+}
+
 /* buf is the written data cut at its first NUL, as the kernel's stores see
  * it; len is the byte count of the write. */
 int attr_store(struct node *n, const char *buf, size_t len)
@@ -308,6 +349,8 @@ int attr_store(struct node *n, const char *buf, size_t len)
 		break;
 	case K_SIM:
 		return control_command(buf, len);
+	case K_VTCON:
+		return vtcon_store(n->arg, buf);
 	default:
 		return -EINVAL;	/* device nodes: no write(2) semantics modelled */
 	}

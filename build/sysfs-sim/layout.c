@@ -2,21 +2,16 @@
  * in step with it. layout_sync_device() reconciles one device's nodes with
  * its state (present, bound, vfio, hints), so the kernel code only changes
  * the model and asks for a sync; nothing is patched by hand elsewhere. */
-#include "sim.h"
+#include "layout.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static struct {
-	struct node *sys, *devices, *virt_block, *bus_pci, *bus_devices, *drivers,
-		*groups, *class_net, *class_block, *class_nvme, *sys_block,
-		*dev, *dev_vfio, *dev_vfio_devices, *proc, *nv_gpus;
-	int building;
-} L;
+struct layout_dirs L;
 
-static struct node *link_to(struct node *dir, const char *name, const struct node *to)
+struct node *link_to(struct node *dir, const char *name, const struct node *to)
 {
 	char *rel = node_relpath(dir, to);
 	struct node *n = node_link(dir, name, rel);
@@ -24,11 +19,8 @@ static struct node *link_to(struct node *dir, const char *name, const struct nod
 	return n;
 }
 
-static struct node *const_file(struct node *dir, const char *name, mode_t mode,
-			       enum nkind kind, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static struct node *const_file(struct node *dir, const char *name, mode_t mode,
-			       enum nkind kind, const char *fmt, ...)
+struct node *const_file(struct node *dir, const char *name, mode_t mode, enum nkind kind,
+			const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -69,6 +61,10 @@ static void build_sys(void)
 	L.class_net = node_dirs(L.sys, "class/net");
 	L.class_block = node_dirs(L.sys, "class/block");
 	L.class_nvme = node_dirs(L.sys, "class/nvme");
+	L.class_nvme_generic = node_dirs(L.sys, "class/nvme-generic");
+	L.class_drm = node_dirs(L.sys, "class/drm");
+	L.class_graphics = node_dirs(L.sys, "class/graphics");
+	L.class_uio = node_dirs(L.sys, "class/uio");
 	L.sys_block = node_dir(L.sys, "block");
 	node_dirs(L.sys, "class/iommu");
 	if (h->iommu) {
@@ -76,11 +72,13 @@ static void build_sys(void)
 		link_to(node_dirs(L.sys, "class/iommu"), "dmar0", dmar);
 	}
 	/* loopback: an interface that is not a PCI device */
-	struct node *lo = node_dirs(L.devices, "virtual/net/lo");
+	L.virt_net = node_dirs(L.devices, "virtual/net");
+	struct node *lo = node_dir(L.virt_net, "lo");
 	const_file(lo, "operstate", 0444, K_CONST, "unknown\n");
 	const_file(lo, "flags", 0444, K_CONST, "0x9\n");
 	const_file(lo, "address", 0444, K_CONST, "00:00:00:00:00:00\n");
 	const_file(lo, "ifindex", 0444, K_CONST, "1\n");
+	const_file(lo, "iflink", 0444, K_CONST, "1\n");
 	const_file(lo, "mtu", 0444, K_CONST, "65536\n");
 	link_to(L.class_net, "lo", lo);
 }
@@ -126,6 +124,7 @@ static void build_dev_proc_sim(void)
 	node_link(L.proc, "mounts", "self/mounts");
 	const_file(node_dirs(L.proc, "sys/kernel"), "osrelease", 0444, K_CONST, "%s\n", h->kernel);
 	build_proc_nvidia();
+	hints_build_host();
 	if (!S.static_mode) {
 		struct node *sim = node_dir(root, "sim");
 		node_file(sim, "control", 0200, K_SIM, SA_CONTROL, NULL);
@@ -240,6 +239,7 @@ static void build_device_dir(struct device *d)
 	}
 	if (d->header_type == 1)
 		build_pci_bus(d);
+	hints_device_files(d);
 	link_to(L.bus_devices, d->addr, d->dir);
 }
 
@@ -314,200 +314,6 @@ static void sync_sriov(struct device *pf)
 	}
 }
 
-/* ---- hints: what the host driver creates (net, disks, /dev/nvidiaN) -- */
-void layout_proc_fd(int pid, const char *comm, int fd, const char *target, int add)
-{
-	char name[16], fdname[16];
-	struct node *p;
-
-	snprintf(name, sizeof name, "%d", pid);
-	snprintf(fdname, sizeof fdname, "%d", fd);
-	if (add) {
-		p = node_dir(L.proc, name);
-		const_file(p, "comm", 0444, K_CONST, "%s\n", comm);
-		struct node *fds = node_dir(p, "fd");
-		fds->mode = 0500;	/* like /proc/PID/fd: only the owner (root) looks in */
-		node_link(fds, fdname, target);
-		return;
-	}
-	p = node_child(L.proc, name);
-	struct node *fds = p ? node_child(p, "fd") : NULL;
-	node_remove_child(fds, fdname);
-	if (p && (!fds || !fds->nkids))
-		node_remove(p);
-}
-
-static void holder_dev(const char *holder, char *out, size_t len)
-{
-	int n;
-	if (sscanf(holder, "dm-%d", &n) == 1)
-		snprintf(out, len, "254:%d", n);
-	else if (sscanf(holder, "md%d", &n) == 1)
-		snprintf(out, len, "9:%d", n);
-	else
-		snprintf(out, len, "253:0");
-}
-
-/* holders/H -> virtual/block/H, and H/slaves/NAME back to the disk. */
-static void build_holders(struct node *bd, const struct blockdev *b)
-{
-	struct node *hd = node_dir(bd, "holders");
-	char dev[32];
-
-	for (int i = 0; i < b->nholders; i++) {
-		struct node *h = node_child(L.virt_block, b->holders[i]);
-		if (!h) {
-			h = node_dir(L.virt_block, b->holders[i]);
-			holder_dev(b->holders[i], dev, sizeof dev);
-			const_file(h, "dev", 0444, K_CONST, "%s\n", dev);
-			link_to(L.class_block, b->holders[i], h);
-			link_to(L.sys_block, b->holders[i], h);
-		}
-		link_to(node_dir(h, "slaves"), b->name, bd);
-		link_to(hd, b->holders[i], h);
-	}
-}
-
-static void remove_holders(const struct blockdev *b)
-{
-	for (int i = 0; i < b->nholders; i++) {
-		struct node *h = node_child(L.virt_block, b->holders[i]);
-		struct node *slaves = h ? node_child(h, "slaves") : NULL;
-		node_remove_child(slaves, b->name);
-		if (h && (!slaves || !slaves->nkids)) {
-			node_remove(h);
-			node_remove_child(L.class_block, b->holders[i]);
-			node_remove_child(L.sys_block, b->holders[i]);
-		}
-	}
-}
-
-static struct node *build_blockdev(struct node *parent, struct blockdev *b, long long vis)
-{
-	struct node *bd = node_dir(parent, b->name);
-	static const struct { const char *name; int attr; } disk[] = {
-		{"dev", BK_DEV}, {"size", BK_SIZE}, {"ro", BK_RO}, {"removable", BK_REMOVABLE}};
-	static const struct { const char *name; int attr; } part[] = {
-		{"dev", BK_DEV}, {"size", BK_SIZE}, {"partition", BK_PARTITION}, {"start", BK_START}};
-
-	for (int i = 0; i < 4; i++)
-		node_file(bd, b->partno ? part[i].name : disk[i].name, 0444, K_BLOCK,
-			  b->partno ? part[i].attr : disk[i].attr, b);
-	build_holders(bd, b);
-	link_to(L.class_block, b->name, bd)->visible_at = vis;
-	if (!b->partno)
-		link_to(L.sys_block, b->name, bd)->visible_at = vis;
-	for (int i = 0; i < b->nparts; i++)
-		build_blockdev(bd, &b->parts[i], vis);
-	return bd;
-}
-
-static void remove_blockdev(const struct blockdev *b)
-{
-	remove_holders(b);
-	node_remove_child(L.class_block, b->name);
-	node_remove_child(L.sys_block, b->name);
-	for (int i = 0; i < b->nparts; i++)
-		remove_blockdev(&b->parts[i]);
-}
-
-/* The virtio device virtio-pci registers below its PCI function; its
- * driver (virtio_net) and bus are not modelled. Only network interfaces sit
- * below it, so it is a VIRTIO_ID_NET device; virtio-pci gives it the
- * function's subsystem vendor. */
-static struct node *virtio_dir(struct device *d, const char *name, long long vis)
-{
-	/* VIRTIO_NET_F_CSUM..MAC, GUEST/HOST offloads, MRG_RXBUF..CTRL_VLAN,
-	 * GUEST_ANNOUNCE, RING_INDIRECT_DESC, RING_EVENT_IDX, VERSION_1 */
-	static const unsigned long long features = 0x1302fffafull;
-	struct node *vd = node_child(d->dir, name);
-	char bits[65];
-
-	if (vd)
-		return vd;
-	vd = node_dir(d->dir, name);
-	vd->visible_at = vis;
-	for (int i = 0; i < 64; i++)	/* features_show(): one character per bit */
-		bits[i] = features >> i & 1 ? '1' : '0';
-	bits[64] = '\0';
-	const_file(vd, "device", 0444, K_CONST, "0x%04x\n", 1);
-	const_file(vd, "vendor", 0444, K_CONST, "0x%04x\n", d->subvendor);
-	const_file(vd, "features", 0444, K_CONST, "%s\n", bits);
-	const_file(vd, "status", 0444, K_CONST, "0x%08x\n", 0xf);
-	const_file(vd, "modalias", 0444, K_CONST, "virtio:d%08Xv%08X\n", 1, d->subvendor);
-	return vd;
-}
-
-static void build_net(struct device *d, struct netif *ni, long long vis)
-{
-	static const struct { const char *name; int attr; } attrs[] = {
-		{"operstate", NA_OPERSTATE}, {"flags", NA_FLAGS}, {"address", NA_ADDRESS},
-		{"ifindex", NA_IFINDEX}, {"mtu", NA_MTU}, {"carrier", NA_CARRIER}, {"type", NA_TYPE}};
-	struct node *at = ni->under ? virtio_dir(d, ni->under, vis) : d->dir;
-	struct node *nd = node_dir(node_dir(at, "net"), ni->name);
-
-	nd->visible_at = vis;
-	for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
-		node_file(nd, attrs[i].name, 0444, K_NET, attrs[i].attr, ni);
-	link_to(L.class_net, ni->name, nd)->visible_at = vis;
-}
-
-static void nvidia_node(struct device *d, int add)
-{
-	char name[32], path[48];
-
-	snprintf(name, sizeof name, "nvidia%d", d->nv.minor);
-	snprintf(path, sizeof path, "/dev/%s", name);
-	if (add) {
-		node_file(L.dev, name, 0666, K_DEVNODE, 0, d)->visible_at = d->bind_visible_at;
-		struct node *gd = node_dir(L.nv_gpus, d->addr);
-		gd->visible_at = d->bind_visible_at;
-		node_file(gd, "information", 0444, K_PROC, PR_NV_INFO, d);
-	} else {
-		node_remove_child(L.dev, name);
-		node_remove_child(L.nv_gpus, d->addr);
-	}
-	if (d->nv.pid)
-		layout_proc_fd(d->nv.pid, d->nv.comm, 3 + d->nv.minor, path, add);
-}
-
-static void build_hints(struct device *d)
-{
-	long long vis = d->bind_visible_at;
-
-	for (int i = 0; i < d->nnets; i++)
-		build_net(d, &d->nets[i], vis);
-	if (d->nblocks) {
-		struct node *ctrl = node_dirs(d->dir, "nvme");
-		ctrl->visible_at = vis;
-		ctrl = node_dir(ctrl, d->nvme_ctrl);
-		link_to(L.class_nvme, d->nvme_ctrl, ctrl)->visible_at = vis;
-		for (int i = 0; i < d->nblocks; i++)
-			build_blockdev(ctrl, &d->blocks[i], vis);
-	}
-	if (d->nv.present)
-		nvidia_node(d, 1);
-	d->built_hints = 1;
-}
-
-static void remove_hints(struct device *d)
-{
-	for (int i = 0; i < d->nnets; i++)
-		node_remove_child(L.class_net, d->nets[i].name);
-	for (int i = 0; i < d->nblocks; i++)
-		remove_blockdev(&d->blocks[i]);
-	if (d->nvme_ctrl)
-		node_remove_child(L.class_nvme, d->nvme_ctrl);
-	if (d->nv.present)
-		nvidia_node(d, 0);
-	for (int i = 0; i < d->nnets; i++)
-		if (d->nets[i].under)
-			node_remove_child(d->dir, d->nets[i].under);
-	node_remove_child(d->dir, "net");
-	node_remove_child(d->dir, "nvme");
-	d->built_hints = 0;
-}
-
 /* Hints live while the device is on the driver the topology gave it: real
  * interfaces and disks come and go with their driver. */
 static void sync_hints(struct device *d)
@@ -515,9 +321,9 @@ static void sync_hints(struct device *d)
 	int want = d->drv && d->drv == d->init_drv;
 
 	if (want && !d->built_hints)
-		build_hints(d);
+		hints_build(d);
 	else if (!want && d->built_hints)
-		remove_hints(d);
+		hints_remove(d);
 }
 
 /* ---- groups and the whole device ------------------------------------- */
@@ -575,7 +381,7 @@ static void remove_device(struct device *d)
 	if (!d->dir)
 		return;
 	if (d->built_hints)
-		remove_hints(d);
+		hints_remove(d);
 	for (int i = 0; i < S.h->ndrivers; i++)
 		node_remove_child(S.h->drivers[i]->dir, d->addr);
 	remove_cdev(d, NULL);

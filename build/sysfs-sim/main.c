@@ -133,6 +133,11 @@ static int open_node(struct node *n, int flags, struct openfile **out)
 		return -EISDIR;
 	if ((acc != O_WRONLY && !(n->mode & 0444)) || (acc != O_RDONLY && !(n->mode & 0222)))
 		return -EACCES;
+	/* FUSE never sees O_EXCL (the kernel keeps it out of the open flags),
+	 * so any open of a claimed disk's node answers what an exclusive one
+	 * would: EBUSY. */
+	if (n->kind == K_BLOCKNODE && block_claimed(n->obj))
+		return -EBUSY;
 	if (n->kind == K_VFIO_GROUP) {
 		struct group *g = host_group(S.h, n->arg);
 		if (!g)

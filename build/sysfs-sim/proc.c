@@ -6,6 +6,7 @@
 #include "sim.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int hints_live(const struct device *d)
@@ -38,27 +39,29 @@ static void padded_line(struct strbuf *out, const char *line)
 	sb_printf(out, "%-127s\n", line);
 }
 
-void proc_route(struct strbuf *out)
+/* The main table only, as fib_route_seq_show() walks it: routes in other
+ * tables (ip route add ... table 100) are not there. */
+static void route_lines(const struct netif *ni, void *arg)
 {
+	struct strbuf *out = arg;
 	char line[256];
 
+	for (int k = 0; ni->up && k < ni->nroutes; k++) {
+		const struct route *r = &ni->routes[k];
+		if (r->v6 || r->table != RT_TABLE_MAIN)
+			continue;
+		snprintf(line, sizeof line, "%s\t%08X\t%08X\t%04X\t%d\t%u\t%d\t%08X\t%d\t%u\t%u",
+			 ni->name, be32_as_host(r->dst), r->has_gw ? be32_as_host(r->gw) : 0,
+			 r->has_gw ? 0x3 : 0x1, 0, 0, 0, mask4(r->plen), 0, 0, 0);
+		padded_line(out, line);
+	}
+}
+
+void proc_route(struct strbuf *out)
+{
 	padded_line(out, "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU"
 			 "\tWindow\tIRTT");
-	for (int i = 0; i < S.h->ndevs; i++) {
-		const struct device *d = S.h->devs[i];
-		for (int j = 0; hints_live(d) && j < d->nnets; j++) {
-			const struct netif *ni = &d->nets[j];
-			for (int k = 0; ni->up && k < ni->nroutes; k++) {
-				const struct route *r = &ni->routes[k];
-				if (r->v6)
-					continue;
-				snprintf(line, sizeof line, "%s\t%08X\t%08X\t%04X\t%d\t%u\t%d\t%08X\t%d\t%u\t%u",
-					 ni->name, be32_as_host(r->dst), r->has_gw ? be32_as_host(r->gw) : 0,
-					 r->has_gw ? 0x3 : 0x1, 0, 0, 0, mask4(r->plen), 0, 0, 0);
-				padded_line(out, line);
-			}
-		}
-	}
+	netif_foreach(route_lines, out);
 }
 
 static void v6_route_line(struct strbuf *out, const unsigned char dst[16], int plen,
@@ -74,23 +77,22 @@ static void v6_route_line(struct strbuf *out, const unsigned char dst[16], int p
 	sb_printf(out, " %08x %08x %08x %08x %8s\n", metric, 1, 0, flags, dev);
 }
 
+/* Every table: ipv6_route_seq_show() walks them all. */
+static void v6_route_lines(const struct netif *ni, void *arg)
+{
+	for (int k = 0; ni->up && k < ni->nroutes; k++) {
+		const struct route *r = &ni->routes[k];
+		if (r->v6)
+			v6_route_line(arg, r->dst, r->plen, r->has_gw ? r->gw : NULL,
+				      r->has_gw ? 0x400 : 0x100, r->has_gw ? 0x3 : 0x1, ni->name);
+	}
+}
+
 void proc_ipv6_route(struct strbuf *out)
 {
 	static const unsigned char loopback[16] = {[15] = 1};
 
-	for (int i = 0; i < S.h->ndevs; i++) {
-		const struct device *d = S.h->devs[i];
-		for (int j = 0; hints_live(d) && j < d->nnets; j++) {
-			const struct netif *ni = &d->nets[j];
-			for (int k = 0; ni->up && k < ni->nroutes; k++) {
-				const struct route *r = &ni->routes[k];
-				if (r->v6)
-					v6_route_line(out, r->dst, r->plen, r->has_gw ? r->gw : NULL,
-						      r->has_gw ? 0x400 : 0x100, r->has_gw ? 0x3 : 0x1,
-						      ni->name);
-			}
-		}
-	}
+	netif_foreach(v6_route_lines, out);
 	v6_route_line(out, loopback, 128, NULL, 0, 0x80200001, "lo");
 }
 
@@ -104,6 +106,19 @@ static int v6_scope(const unsigned char a[16])
 	return 0x00;
 }
 
+static void if_inet6_lines(const struct netif *ni, void *arg)
+{
+	struct strbuf *out = arg;
+
+	for (int k = 0; ni->up && k < ni->naddrs; k++) {
+		if (!ni->addrs[k].v6)
+			continue;
+		hex6(out, ni->addrs[k].a);
+		sb_printf(out, " %02x %02x %02x %02x %8s\n", ni->ifindex, ni->addrs[k].plen,
+			  v6_scope(ni->addrs[k].a), 0x80, ni->name);
+	}
+}
+
 /* Addresses of interfaces that are up (a down link drops them). */
 void proc_if_inet6(struct strbuf *out)
 {
@@ -111,39 +126,31 @@ void proc_if_inet6(struct strbuf *out)
 
 	hex6(out, loopback);
 	sb_printf(out, " %02x %02x %02x %02x %8s\n", 1, 128, 0x10, 0x80, "lo");
-	for (int i = 0; i < S.h->ndevs; i++) {
-		const struct device *d = S.h->devs[i];
-		for (int j = 0; hints_live(d) && j < d->nnets; j++) {
-			const struct netif *ni = &d->nets[j];
-			for (int k = 0; ni->up && k < ni->naddrs; k++) {
-				if (!ni->addrs[k].v6)
-					continue;
-				hex6(out, ni->addrs[k].a);
-				sb_printf(out, " %02x %02x %02x %02x %8s\n", ni->ifindex,
-					  ni->addrs[k].plen, v6_scope(ni->addrs[k].a), 0x80, ni->name);
-			}
-		}
-	}
+	netif_foreach(if_inet6_lines, out);
 }
 
 /* ---- mounts ------------------------------------------------------------ */
-struct mnt { const char *dev, *path, *fstype; int major, minor; };
+struct mnt { const char *dev, *path, *fstype, *super; int major, minor; };
 
 static void mount_line(struct strbuf *out, const struct mnt *m, int id, int parent, int mounts)
 {
 	if (mounts)
 		sb_printf(out, "%s %s %s rw,relatime 0 0\n", m->dev, m->path, m->fstype);
 	else
-		sb_printf(out, "%d %d %d:%d / %s rw,relatime shared:%d - %s %s rw\n", id, parent,
-			  m->major, m->minor, m->path, id, m->fstype, m->dev);
+		sb_printf(out, "%d %d %d:%d / %s rw,relatime shared:%d - %s %s %s\n", id, parent,
+			  m->major, m->minor, m->path, id, m->fstype, m->dev, m->super ? m->super : "rw");
 }
 
+/* btrfs shows an anonymous device number (0:NN), never the disk's: only
+ * the source field names the disk. */
 static int collect_block(const struct blockdev *b, struct mnt *m, char names[][40], int n, int max)
 {
 	if (b->mounted && n < max) {
+		int btrfs = b->anon_minor > 0;
 		snprintf(names[n], 40, "/dev/%s", b->name);
 		m[n] = (struct mnt){names[n], b->mounted, b->fstype ? b->fstype : "ext4",
-				    b->major, b->minor};
+				    btrfs ? "rw,ssd,space_cache=v2,subvolid=5,subvol=/" : NULL,
+				    btrfs ? 0 : b->major, btrfs ? b->anon_minor : b->minor};
 		n++;
 	}
 	for (int i = 0; i < b->nparts; i++)
@@ -157,8 +164,8 @@ void proc_mountinfo(struct strbuf *out, int mounts)
 {
 	enum { MAX = 256 };
 	static const struct mnt virt[] = {
-		{"sysfs", "/sys", "sysfs", 0, 21}, {"proc", "/proc", "proc", 0, 22},
-		{"udev", "/dev", "devtmpfs", 0, 5}, {"tmpfs", "/run", "tmpfs", 0, 24}};
+		{"sysfs", "/sys", "sysfs", NULL, 0, 21}, {"proc", "/proc", "proc", NULL, 0, 22},
+		{"udev", "/dev", "devtmpfs", NULL, 0, 5}, {"tmpfs", "/run", "tmpfs", NULL, 0, 24}};
 	static char names[MAX][40];
 	struct mnt m[MAX];
 	int n = 0, id = 21, root = -1;
@@ -169,7 +176,7 @@ void proc_mountinfo(struct strbuf *out, int mounts)
 	for (int i = 0; i < n; i++)
 		if (strcmp(m[i].path, "/") == 0 && root < 0)
 			root = i;
-	struct mnt overlay = {"overlay", "/", "overlay", 0, 30};
+	struct mnt overlay = {"overlay", "/", "overlay", NULL, 0, 30};
 	mount_line(out, root >= 0 ? &m[root] : &overlay, id, 1, mounts);
 	for (size_t i = 0; i < sizeof virt / sizeof *virt; i++)
 		mount_line(out, &virt[i], id + 1 + (int)i, 21, mounts);
@@ -177,6 +184,78 @@ void proc_mountinfo(struct strbuf *out, int mounts)
 	for (int i = 0; i < n; i++)
 		if (i != root)
 			mount_line(out, &m[i], id++, 21, mounts);
+}
+
+/* ---- swap ------------------------------------------------------------------ */
+/* swap_show(): the path padded to 40 columns, sizes in KiB (the usable
+ * pages: all but the header page), a tab more below 10000000. */
+static void swap_lines(const struct blockdev *b, struct strbuf *out)
+{
+	if (b->swap) {
+		char path[48];
+		unsigned long kib = (unsigned long)((b->size * 512 / 4096 - 1) * 4);
+		int len = snprintf(path, sizeof path, "/dev/%s", b->name);
+		sb_printf(out, "%s%*s%s\t%lu\t%s%lu\t%s%d\n", path, len < 40 ? 40 - len : 1, " ",
+			  "partition", kib, kib < 10000000 ? "\t" : "", 0UL, "\t", b->swap_prio);
+	}
+	for (int i = 0; i < b->nparts; i++)
+		swap_lines(&b->parts[i], out);
+}
+
+void proc_swaps(struct strbuf *out)
+{
+	sb_printf(out, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+	for (int i = 0; i < S.h->ndevs; i++)
+		for (int j = 0; hints_live(S.h->devs[i]) && j < S.h->devs[i]->nblocks; j++)
+			swap_lines(&S.h->devs[i]->blocks[j], out);
+}
+
+/* ---- maps ------------------------------------------------------------------- */
+/* show_map_vma(): the header padded to 72 columns, a space, the path. */
+static void maps_line(struct strbuf *out, unsigned long long start, unsigned long long end,
+		      const char *perms, unsigned maj, unsigned min, unsigned long ino, const char *path)
+{
+	size_t at = out->len;
+
+	sb_printf(out, "%08llx-%08llx %s %08x %02x:%02x %lu ", start, end, perms, 0, maj, min, ino);
+	if (path) {
+		while (out->len - at < 72)
+			sb_add(out, " ", 1);
+		sb_printf(out, " %s", path);
+	}
+	sb_add(out, "\n", 1);
+}
+
+/* A process's mappings: its program, the devices' BARs it maps (under
+ * the path the kernel gives a sysfs file: /sys/devices/...), its stack. */
+void proc_maps(int pid, struct strbuf *out)
+{
+	char path[4096];
+	unsigned long long base = 0x7f0000000000ull;
+
+	snprintf(path, sizeof path, "/proc/%d/comm", pid);
+	const struct node *c = node_lookup(path);
+	snprintf(path, sizeof path, "/usr/bin/%.*s", c ? (int)strcspn(c->target, "\n") : 1,
+		 c ? c->target : "?");
+	maps_line(out, 0x55d0c8a00000ull, 0x55d0c8a2e000ull, "r--p", 0xfe, 1, 1048602, path);
+	maps_line(out, 0x55d0c8a2e000ull, 0x55d0c8b40000ull, "r-xp", 0xfe, 1, 1048602, path);
+	maps_line(out, 0x55d0c9e00000ull, 0x55d0c9e21000ull, "rw-p", 0, 0, 0, "[heap]");
+	for (int i = 0; i < S.h->ndevs; i++) {
+		const struct device *d = S.h->devs[i];
+		for (int j = 0; hints_live(d) && j < d->nmaps; j++) {
+			if (d->maps[j].pid != pid)
+				continue;
+			char *rel = node_relpath(node_root(), d->dir);
+			snprintf(path, sizeof path, "/%s/%s", rel, d->maps[j].resource);
+			free(rel);
+			maps_line(out, base, base + 0x1000000, "rw-s", 0, 21, d->maps[j].ino, path);
+			base += 0x1000000;
+		}
+	}
+	maps_line(out, 0x7f3a40200000ull, 0x7f3a40228000ull, "r--p", 0xfe, 1, 1054231,
+		  "/usr/lib/x86_64-linux-gnu/libc.so.6");
+	maps_line(out, 0x7ffd1c9f0000ull, 0x7ffd1ca11000ull, "rw-p", 0, 0, 0, "[stack]");
+	maps_line(out, 0x7ffd1cbd4000ull, 0x7ffd1cbd6000ull, "r-xp", 0, 0, 0, "[vdso]");
 }
 
 /* ---- nvidia ------------------------------------------------------------ */

@@ -44,22 +44,49 @@ struct driver {
 	struct node *dir;
 };
 
-struct route { int v6, plen, has_gw; unsigned char dst[16], gw[16]; };
-struct ifaddr { int v6, plen; unsigned char a[16]; };
+struct route { int v6, plen, has_gw; unsigned table; unsigned char dst[16], gw[16]; };
+#define RT_TABLE_MAIN 254u
+struct ifaddr { int v6, plen, noprefixroute; unsigned char a[16]; };
+
+/* What an interface is: a PCI function's own (the driver made it), a master
+ * (bridge, bond, team, an Open vSwitch datapath or internal port) or an
+ * upper stacked on another interface (vlan, macvlan, ipvlan). */
+enum netkind { NK_PHYS, NK_BRIDGE, NK_BOND, NK_TEAM, NK_OVS, NK_VLAN, NK_MACVLAN, NK_IPVLAN };
 struct netif {
 	char *name, *mac; int up, mtu, ifindex;
 	char *under;		/* "virtioN": the interface sits in DEV/virtioN/net/ */
 	struct route *routes; int nroutes;
 	struct ifaddr *addrs; int naddrs;
+	enum netkind kind;
+	int vlan_id;		/* NK_VLAN */
+	int in_netns;		/* mirrored into the helper's network namespace */
+	char *master_name;
+	struct netif *master;	/* resolved: a host-wide virtual interface */
+	struct netif *uppers; int nuppers;	/* vlan, macvlan, ipvlan on this one */
+	struct netif *lower;	/* an upper's lower interface */
+	struct device *dev;	/* the PCI function whose driver made it (NK_PHYS) */
+	struct node *dir;	/* its sysfs directory while it exists */
 };
+
+/* A process holding a device node open: proc/PID/fd/FD -> /dev/NODE. */
+struct opener { int pid, fd; char *comm; };
+/* A process mapping one of the device's BARs: a line in proc/PID/maps. */
+struct mapping { int pid, ino; char *comm, *resource; };
+
 struct blockdev {
 	char *name, *mounted, *fstype;
 	int major, minor, partno;	/* partno 0: whole disk */
 	long long size, start;	/* sectors */
 	char **holders; int nholders;
 	struct blockdev *parts; int nparts;
+	struct blockdev *disk;	/* a partition's whole disk */
+	int swap, claimed, swap_prio, anon_minor, diskseq;
+	struct opener *open_by; int nopen;
 };
-struct nvhint { int present, minor, pid; char *comm, *model; };
+struct nvhint { int present, minor; struct opener *open_by; int nopen; char *model; };
+/* DRM minors (cardN, renderDN), a framebuffer (fbN), a uio device (uioN). */
+struct chardev { char *name; int minor; struct opener *open_by; int nopen; };
+struct fbhint { int present, minor, console; struct opener *open_by; int nopen; };
 
 struct faults {
 	int unbind_hang;	/* unbind blocks until "release ADDR" */
@@ -82,6 +109,11 @@ struct device {
 	struct blockdev *blocks; int nblocks;
 	char *nvme_ctrl;
 	struct nvhint nv;
+	struct chardev *drm; int ndrm;
+	struct fbhint fb;
+	struct chardev uio; int has_uio;
+	struct mapping *maps; int nmaps;
+	char **resources; int nresources;	/* resourceN files the maps name */
 
 	/* runtime state */
 	struct driver *drv;	/* kept while a blocked unbind runs, as dev->driver */
@@ -114,7 +146,9 @@ struct host {
 	struct driver *vfio;
 	struct device **devs; int ndevs;
 	struct group *groups; int ngroups;
+	struct netif *vnets; int nvnets;	/* host-wide: devices/virtual/net */
 	int drivers_autoprobe, next_vfio_idx;
+	int fbcon_unbound;	/* vtcon1/bind was written 0 */
 };
 
 /* ---- global simulator state ------------------------------------------- */
@@ -147,7 +181,7 @@ int class_is_display(unsigned class);
 enum ntype { N_DIR, N_FILE, N_LINK };
 enum nkind {		/* what a file is; selects show/store in attrs.c */
 	K_NONE, K_CONST, K_DEV, K_DRV, K_BUS, K_NET, K_BLOCK, K_GROUP,
-	K_DEVNODE, K_VFIO_GROUP, K_PROC, K_SIM
+	K_DEVNODE, K_VFIO_GROUP, K_PROC, K_SIM, K_BLOCKNODE, K_VTCON
 };
 /* attr values per kind */
 enum { DA_VENDOR, DA_DEVICE, DA_SUBVENDOR, DA_SUBDEVICE, DA_CLASS, DA_REVISION, DA_IRQ,
@@ -156,9 +190,12 @@ enum { DA_VENDOR, DA_DEVICE, DA_SUBVENDOR, DA_SUBDEVICE, DA_CLASS, DA_REVISION, 
        DA_SECONDARY_BUS, DA_SUBORDINATE_BUS };
 enum { DRA_BIND, DRA_UNBIND, DRA_NEW_ID, DRA_REMOVE_ID };
 enum { BA_PROBE, BA_AUTOPROBE, BA_RESCAN };
-enum { NA_OPERSTATE, NA_FLAGS, NA_ADDRESS, NA_IFINDEX, NA_MTU, NA_CARRIER, NA_TYPE };
+enum { NA_OPERSTATE, NA_FLAGS, NA_ADDRESS, NA_IFINDEX, NA_MTU, NA_CARRIER, NA_TYPE, NA_IFLINK,
+       NA_BOND_SLAVES };
 enum { BK_DEV, BK_SIZE, BK_PARTITION, BK_START, BK_RO, BK_REMOVABLE };
-enum { PR_ROUTE, PR_IPV6_ROUTE, PR_IF_INET6, PR_MOUNTINFO, PR_MOUNTS, PR_NV_INFO };
+enum { PR_ROUTE, PR_IPV6_ROUTE, PR_IF_INET6, PR_MOUNTINFO, PR_MOUNTS, PR_NV_INFO, PR_SWAPS,
+       PR_MAPS };
+enum { VT_BIND };
 enum { SA_CONTROL, SA_STATE, SA_LOG, SA_LAST_ERROR };
 
 struct node {
@@ -196,6 +233,10 @@ void layout_sync_device(struct device *d);
 void layout_sync_group(int gid);
 int bridge_secondary_bus(const struct device *b);
 void layout_proc_fd(int pid, const char *comm, int fd, const char *target, int add);
+int netif_live(const struct netif *ni);
+int block_claimed(const struct blockdev *b);
+int fbcon_bound(void);
+void netif_foreach(void (*fn)(const struct netif *ni, void *arg), void *arg);
 
 /* attrs.c: attribute contents and what writes to them do */
 int attr_show(struct node *n, struct strbuf *out, uid_t uid);
@@ -241,6 +282,8 @@ void proc_ipv6_route(struct strbuf *out);
 void proc_if_inet6(struct strbuf *out);
 void proc_mountinfo(struct strbuf *out, int mounts_format);
 void proc_nvidia_info(const struct device *d, struct strbuf *out);
+void proc_swaps(struct strbuf *out);
+void proc_maps(int pid, struct strbuf *out);
 
 /* fuseio.c */
 int fuseio_install(void *session);

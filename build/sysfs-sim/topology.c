@@ -310,26 +310,64 @@ static int parse_prefix(const char *s, unsigned char a[16], int *v6, int *plen)
 	return 0;
 }
 
-/* "DEST/PLEN", "DEST/PLEN via GW" or "default via GW". */
+/* "DEST/PLEN" or "default" (with a gateway only), optionally "via GW", then
+ * optionally "table N" (the main table, 254, when absent). */
 static int parse_route(const char *s, struct route *r)
 {
-	char dst[80], via[8], gw[64];
-	int n = sscanf(s, "%79s %7s %63s", dst, via, gw);
+	char copy[160], *t[6], *save = NULL, dst[80];
+	int n = 0, i = 1;
+	int gv6 = -1;
+
 	memset(r, 0, sizeof *r);
-	if (n != 1 && !(n == 3 && strcmp(via, "via") == 0))
+	r->table = RT_TABLE_MAIN;
+	if (strlen(s) >= sizeof copy)
 		return -1;
-	if (n == 3) {
-		int gv6;
-		if (parse_ip(gw, r->gw, &gv6) < 0)
+	strcpy(copy, s);
+	for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		if (n == 6)
+			return -1;
+		t[n++] = w;
+	}
+	if (!n || strlen(t[0]) >= sizeof dst)
+		return -1;
+	strcpy(dst, t[0]);
+	if (i + 1 < n && strcmp(t[i], "via") == 0) {
+		if (parse_ip(t[i + 1], r->gw, &gv6) < 0)
 			return -1;
 		r->has_gw = 1;
-		if (strcmp(dst, "default") == 0)
-			strcpy(dst, gv6 ? "::/0" : "0.0.0.0/0");
-		if (parse_prefix(dst, r->dst, &r->v6, &r->plen) < 0 || r->v6 != gv6)
-			return -1;
-		return 0;
+		i += 2;
 	}
-	return parse_prefix(dst, r->dst, &r->v6, &r->plen);
+	if (i + 1 < n && strcmp(t[i], "table") == 0) {
+		char *end;
+		unsigned long tb = strtoul(t[i + 1], &end, 10);
+		if (*end || !isdigit((unsigned char)t[i + 1][0]) || tb == 0 || tb > 0xffffffffUL)
+			return -1;
+		r->table = (unsigned)tb;
+		i += 2;
+	}
+	if (i != n)
+		return -1;
+	if (strcmp(dst, "default") == 0) {
+		if (!r->has_gw)
+			return -1;
+		strcpy(dst, gv6 ? "::/0" : "0.0.0.0/0");
+	}
+	if (parse_prefix(dst, r->dst, &r->v6, &r->plen) < 0 || (r->has_gw && r->v6 != gv6))
+		return -1;
+	return 0;
+}
+
+/* "ADDR/PLEN", optionally followed by "noprefixroute". */
+static int parse_address(const char *s, struct ifaddr *a)
+{
+	char ip[80], flag[32], extra;
+	int n = sscanf(s, "%79s %31s %c", ip, flag, &extra);
+
+	memset(a, 0, sizeof *a);
+	if (n < 1 || n > 2 || (n == 2 && strcmp(flag, "noprefixroute")))
+		return -1;
+	a->noprefixroute = n == 2;
+	return parse_prefix(ip, a->a, &a->v6, &a->plen);
 }
 
 /* "virtioN": the virtio device virtio-pci puts between the PCI function and
@@ -342,20 +380,66 @@ static int valid_virtio_name(const char *s)
 	return strtol(s + 6, &end, 10) <= 65535 && !*end;
 }
 
-static int parse_net(struct ctx *c, const cJSON *o, struct netif *ni)
+enum ifrole { IF_PHYS, IF_UPPER, IF_VIRTUAL };
+
+static int parse_kind(struct ctx *c, const cJSON *o, struct netif *ni, enum ifrole role)
 {
-	static const char *const keys[] = {"name", "up", "routes", "addresses", "mac", "mtu",
-					   "under", "comment", NULL};
+	static const struct { const char *name; enum netkind kind; enum ifrole role; } kinds[] = {
+		{"vlan", NK_VLAN, IF_UPPER}, {"macvlan", NK_MACVLAN, IF_UPPER},
+		{"ipvlan", NK_IPVLAN, IF_UPPER}, {"bridge", NK_BRIDGE, IF_VIRTUAL},
+		{"bond", NK_BOND, IF_VIRTUAL}, {"team", NK_TEAM, IF_VIRTUAL},
+		{"openvswitch", NK_OVS, IF_VIRTUAL}};
+	char *kind;
+	int found = 0;
+
+	ni->kind = NK_PHYS;
+	if (role == IF_PHYS)
+		return 0;
+	if (get_str(c, o, "kind", &kind, 1) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+		if (kinds[i].role == role && strcmp(kinds[i].name, kind) == 0) {
+			ni->kind = kinds[i].kind;
+			found = 1;
+		}
+	free(kind);
+	if (!found)
+		return fail(c, "interface %s: bad \"kind\" (%s)", ni->name, role == IF_UPPER ?
+			    "an upper is vlan, macvlan or ipvlan" :
+			    "a virtual_net interface is bridge, bond, team or openvswitch");
+	if (get_int(c, o, "id", &ni->vlan_id, 0, 1, 4094, NULL) < 0)
+		return -1;
+	if ((ni->kind == NK_VLAN) != (cJSON_GetObjectItemCaseSensitive(o, "id") != NULL))
+		return fail(c, "interface %s: a vlan needs an \"id\" (1-4094), other kinds have none",
+			    ni->name);
+	return 0;
+}
+
+static int parse_net(struct ctx *c, const cJSON *o, struct netif *ni, enum ifrole role)
+{
+	static const char *const phys_keys[] = {"name", "up", "routes", "addresses", "mac", "mtu",
+						"under", "master", "uppers", "netns", "comment", NULL};
+	static const char *const upper_keys[] = {"name", "kind", "id", "up", "routes", "addresses",
+						 "mac", "mtu", "master", "netns", "comment", NULL};
+	static const char *const virt_keys[] = {"name", "kind", "up", "routes", "addresses", "mac",
+						"mtu", "master", "uppers", "netns", "comment", NULL};
+	const char *const *keys = role == IF_PHYS ? phys_keys : role == IF_UPPER ? upper_keys
+										 : virt_keys;
+	const cJSON *uppers;
 	char **strs;
 	int n;
 
 	if (check_keys(c, o, keys) < 0 || get_str(c, o, "name", &ni->name, 1) < 0 ||
 	    get_bool(c, o, "up", &ni->up, 0) < 0 || get_str(c, o, "mac", &ni->mac, 0) < 0 ||
 	    get_int(c, o, "mtu", &ni->mtu, 1500, 68, 65536, NULL) < 0 ||
-	    get_str(c, o, "under", &ni->under, 0) < 0)
+	    get_str(c, o, "under", &ni->under, 0) < 0 ||
+	    get_str(c, o, "master", &ni->master_name, 0) < 0 ||
+	    get_bool(c, o, "netns", &ni->in_netns, 1) < 0 || get_array(c, o, "uppers", &uppers) < 0)
 		return -1;
-	if (!valid_name(ni->name, 15) || strchr(ni->name, ':'))
+	if (!valid_name(ni->name, 15) || strchr(ni->name, ':') || strcmp(ni->name, "lo") == 0)
 		return fail(c, "bad interface name \"%s\"", ni->name);
+	if (parse_kind(c, o, ni, role) < 0)
+		return -1;
 	if (ni->under && !valid_virtio_name(ni->under))
 		return fail(c, "bad \"under\" \"%s\" (want virtioN, the virtio device of a "
 			    "virtio-pci function)", ni->under);
@@ -372,24 +456,62 @@ static int parse_net(struct ctx *c, const cJSON *o, struct netif *ni)
 	for (int i = 0; i < n; i++)
 		if (parse_route(strs[i], &ni->routes[ni->nroutes++]) < 0)
 			return fail(c, "bad route \"%s\" (want \"10.0.0.0/24\", \"0.0.0.0/0 via "
-				    "10.0.0.1\" or \"default via fe80::1\")", strs[i]);
+				    "10.0.0.1\" or \"default via fe80::1\", optionally followed by "
+				    "\"table N\")", strs[i]);
 	free_strings(strs, n);
 	if (get_strings(c, o, "addresses", &strs, &n) < 0)
 		return -1;
 	ni->addrs = xcalloc(n, sizeof *ni->addrs);
-	for (int i = 0; i < n; i++) {
-		struct ifaddr *a = &ni->addrs[ni->naddrs++];
-		if (parse_prefix(strs[i], a->a, &a->v6, &a->plen) < 0)
-			return fail(c, "bad address \"%s\" (want ADDR/PLEN)", strs[i]);
-	}
+	for (int i = 0; i < n; i++)
+		if (parse_address(strs[i], &ni->addrs[ni->naddrs++]) < 0)
+			return fail(c, "bad address \"%s\" (want ADDR/PLEN, optionally followed by "
+				    "\"noprefixroute\")", strs[i]);
 	free_strings(strs, n);
+	if (!uppers)
+		return 0;
+	ni->uppers = xcalloc(cJSON_GetArraySize(uppers), sizeof *ni->uppers);
+	for (const cJSON *u = uppers->child; u; u = u->next) {
+		struct netif *up = &ni->uppers[ni->nuppers++];
+		if (parse_net(c, u, up, IF_UPPER) < 0)
+			return -1;
+		up->lower = ni;
+		if (up->mtu > ni->mtu)
+			return fail(c, "upper %s: mtu %d above its lower's (%d)", up->name, up->mtu,
+				    ni->mtu);
+		for (int k = 0; up->kind == NK_VLAN && k + 1 < ni->nuppers; k++)
+			if (ni->uppers[k].kind == NK_VLAN && ni->uppers[k].vlan_id == up->vlan_id)
+				return fail(c, "vlan id %d twice on %s", up->vlan_id, ni->name);
+	}
+	return 0;
+}
+
+/* "open_by": one {"pid", "comm"} or an array of them. */
+static int parse_openers(struct ctx *c, const cJSON *o, struct opener **out, int *n)
+{
+	static const char *const keys[] = {"pid", "comm", "comment", NULL};
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "open_by");
+	int count = !v || cJSON_IsNull(v) ? 0 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
+
+	*out = xcalloc(count, sizeof **out);
+	*n = 0;
+	if (!count)
+		return 0;
+	for (const cJSON *x = cJSON_IsArray(v) ? v->child : v; x; x = cJSON_IsArray(v) ? x->next : NULL) {
+		struct opener *op = &(*out)[(*n)++];
+		if (check_keys(c, x, keys) < 0 || get_int(c, x, "pid", &op->pid, 0, 2, 4194304, NULL) < 0 ||
+		    get_str(c, x, "comm", &op->comm, 1) < 0)
+			return -1;
+		if (!op->pid || !*op->comm || strlen(op->comm) > 15 || strchr(op->comm, '/'))
+			return fail(c, "open_by needs a pid and a comm of 1-15 characters");
+	}
 	return 0;
 }
 
 static int parse_block(struct ctx *c, const cJSON *o, struct blockdev *b, int part)
 {
 	static const char *const keys[] = {"name", "major", "minor", "size", "mounted", "fstype",
-					   "holders", "partitions", "partition", "comment", NULL};
+					   "holders", "partitions", "partition", "swap", "claimed",
+					   "open_by", "comment", NULL};
 	const cJSON *parts;
 
 	if (check_keys(c, o, keys) < 0 || get_str(c, o, "name", &b->name, 1) < 0 ||
@@ -400,12 +522,18 @@ static int parse_block(struct ctx *c, const cJSON *o, struct blockdev *b, int pa
 	    get_str(c, o, "fstype", &b->fstype, 0) < 0 ||
 	    get_strings(c, o, "holders", &b->holders, &b->nholders) < 0 ||
 	    get_int(c, o, "partition", &b->partno, part, part ? 1 : 0, part ? 128 : 0, NULL) < 0 ||
+	    get_bool(c, o, "swap", &b->swap, 0) < 0 || get_bool(c, o, "claimed", &b->claimed, 0) < 0 ||
+	    parse_openers(c, o, &b->open_by, &b->nopen) < 0 ||
 	    get_array(c, o, "partitions", &parts) < 0)
 		return -1;
 	if (!valid_name(b->name, 31) || strchr(b->name, ':'))
 		return fail(c, "bad block device name \"%s\"", b->name);
 	if (b->mounted && b->mounted[0] != '/')
 		return fail(c, "\"mounted\" must be an absolute path or null");
+	if (b->fstype && (!valid_name(b->fstype, 31) || !b->mounted))
+		return fail(c, "%s: \"fstype\" is a filesystem name, for a mounted device", b->name);
+	if (b->swap && b->mounted)
+		return fail(c, "%s: swap and mounted at once", b->name);
 	for (int i = 0; i < b->nholders; i++)
 		if (!valid_name(b->holders[i], 31) || strchr(b->holders[i], ':'))
 			return fail(c, "bad holder \"%s\"", b->holders[i]);
@@ -428,8 +556,6 @@ static int parse_block(struct ctx *c, const cJSON *o, struct blockdev *b, int pa
 static int parse_nvidia(struct ctx *c, const cJSON *o, struct nvhint *nv)
 {
 	static const char *const keys[] = {"minor", "model", "open_by", "comment", NULL};
-	static const char *const okeys[] = {"pid", "comm", NULL};
-	const cJSON *ob = cJSON_GetObjectItemCaseSensitive(o, "open_by");
 
 	nv->present = 1;
 	if (check_keys(c, o, keys) < 0 || get_int(c, o, "minor", &nv->minor, 0, 0, 254, NULL) < 0 ||
@@ -437,26 +563,111 @@ static int parse_nvidia(struct ctx *c, const cJSON *o, struct nvhint *nv)
 		return -1;
 	if (nv->model && (!*nv->model || strlen(nv->model) > 95 || strpbrk(nv->model, "\n\t")))
 		return fail(c, "\"model\" must be 1-95 characters without newline or tab");
-	if (!ob || cJSON_IsNull(ob))
-		return 0;
-	if (check_keys(c, ob, okeys) < 0 || get_int(c, ob, "pid", &nv->pid, 0, 2, 4194304, NULL) < 0 ||
-	    get_str(c, ob, "comm", &nv->comm, 1) < 0)
+	return parse_openers(c, o, &nv->open_by, &nv->nopen);
+}
+
+/* "drm": [{"name": "card0"}, {"name": "renderD128", "open_by": ...}]: the
+ * minors DRM gives a GPU (primary 0-63, render 128-191). */
+static int parse_drm(struct ctx *c, const cJSON *a, struct device *d)
+{
+	static const char *const keys[] = {"name", "open_by", "comment", NULL};
+
+	d->drm = xcalloc(cJSON_GetArraySize(a), sizeof *d->drm);
+	for (const cJSON *o = a->child; o; o = o->next) {
+		struct chardev *m = &d->drm[d->ndrm++];
+		char tail;
+		if (check_keys(c, o, keys) < 0 || get_str(c, o, "name", &m->name, 1) < 0 ||
+		    parse_openers(c, o, &m->open_by, &m->nopen) < 0)
+			return -1;
+		int card = sscanf(m->name, "card%d%c", &m->minor, &tail) == 1 && m->minor >= 0 &&
+			   m->minor <= 63;
+		int render = sscanf(m->name, "renderD%d%c", &m->minor, &tail) == 1 &&
+			     m->minor >= 128 && m->minor <= 191;
+		char canon[32];
+		snprintf(canon, sizeof canon, "%s%d", card ? "card" : "renderD", m->minor);
+		if ((!card && !render) || strcmp(canon, m->name))
+			return fail(c, "bad drm minor \"%s\" (want card0-card63 or renderD128-renderD191)",
+				    m->name);
+	}
+	return 0;
+}
+
+static int parse_fb(struct ctx *c, const cJSON *o, struct fbhint *fb)
+{
+	static const char *const keys[] = {"minor", "console", "open_by", "comment", NULL};
+
+	fb->present = 1;
+	return check_keys(c, o, keys) < 0 || get_int(c, o, "minor", &fb->minor, 0, 0, 31, NULL) < 0 ||
+	       get_bool(c, o, "console", &fb->console, 0) < 0 ||
+	       parse_openers(c, o, &fb->open_by, &fb->nopen) < 0 ? -1 : 0;
+}
+
+static int parse_uio(struct ctx *c, const cJSON *o, struct chardev *u)
+{
+	static const char *const keys[] = {"minor", "open_by", "comment", NULL};
+	char name[16];
+
+	if (check_keys(c, o, keys) < 0 || get_int(c, o, "minor", &u->minor, 0, 0, 255, NULL) < 0 ||
+	    parse_openers(c, o, &u->open_by, &u->nopen) < 0)
 		return -1;
-	if (!nv->pid || !*nv->comm || strlen(nv->comm) > 15 || strchr(nv->comm, '/'))
-		return fail(c, "open_by needs a pid and a comm of 1-15 characters");
+	snprintf(name, sizeof name, "uio%d", u->minor);
+	u->name = xstrdup(name);
+	return 0;
+}
+
+/* "resource0".."resource5", optionally "_wc": the BAR files pci-sysfs makes. */
+static int valid_resource(const char *s)
+{
+	return strncmp(s, "resource", 8) == 0 && s[8] >= '0' && s[8] <= '5' &&
+	       (!s[9] || strcmp(s + 9, "_wc") == 0);
+}
+
+/* "mapped_by": one {"pid", "comm", "resource"} or an array of them. */
+static int parse_mappings(struct ctx *c, const cJSON *o, struct device *d)
+{
+	static const char *const keys[] = {"pid", "comm", "resource", "comment", NULL};
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "mapped_by");
+	int count = !v || cJSON_IsNull(v) ? 0 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
+
+	d->maps = xcalloc(count, sizeof *d->maps);
+	d->resources = xcalloc(count, sizeof *d->resources);
+	for (const cJSON *x = count && cJSON_IsArray(v) ? v->child : count ? v : NULL; x;
+	     x = cJSON_IsArray(v) ? x->next : NULL) {
+		struct mapping *m = &d->maps[d->nmaps++];
+		int seen = 0;
+		if (check_keys(c, x, keys) < 0 || get_int(c, x, "pid", &m->pid, 0, 2, 4194304, NULL) < 0 ||
+		    get_str(c, x, "comm", &m->comm, 1) < 0 || get_str(c, x, "resource", &m->resource, 1) < 0)
+			return -1;
+		if (!m->pid || !*m->comm || strlen(m->comm) > 15 || strchr(m->comm, '/'))
+			return fail(c, "mapped_by needs a pid and a comm of 1-15 characters");
+		if (!valid_resource(m->resource))
+			return fail(c, "bad resource \"%s\" (want resource0-resource5, optionally _wc)",
+				    m->resource);
+		for (int i = 0; i < d->nresources; i++)
+			seen |= strcmp(d->resources[i], m->resource) == 0;
+		if (!seen)
+			d->resources[d->nresources++] = xstrdup(m->resource);
+	}
 	return 0;
 }
 
 static int parse_hints(struct ctx *c, const cJSON *o, struct device *d)
 {
 	const cJSON *a, *nv = cJSON_GetObjectItemCaseSensitive(o, "nvidia");
+	const cJSON *fb = cJSON_GetObjectItemCaseSensitive(o, "fb");
+	const cJSON *uio = cJSON_GetObjectItemCaseSensitive(o, "uio");
 
 	if (get_array(c, o, "net", &a) < 0)
 		return -1;
 	d->nets = xcalloc(a ? cJSON_GetArraySize(a) : 0, sizeof *d->nets);
-	for (const cJSON *v = a ? a->child : NULL; v; v = v->next)
-		if (parse_net(c, v, &d->nets[d->nnets++]) < 0)
+	for (const cJSON *v = a ? a->child : NULL; v; v = v->next) {
+		struct netif *ni = &d->nets[d->nnets++];
+		ni->dev = d;
+		if (parse_net(c, v, ni, IF_PHYS) < 0)
 			return -1;
+		for (int k = 0; k < ni->nuppers; k++)
+			ni->uppers[k].dev = d;
+	}
 	if (get_array(c, o, "block", &a) < 0)
 		return -1;
 	d->blocks = xcalloc(a ? cJSON_GetArraySize(a) : 0, sizeof *d->blocks);
@@ -465,7 +676,16 @@ static int parse_hints(struct ctx *c, const cJSON *o, struct device *d)
 			return -1;
 	if (nv && !cJSON_IsNull(nv) && parse_nvidia(c, nv, &d->nv) < 0)
 		return -1;
-	return 0;
+	if (get_array(c, o, "drm", &a) < 0 || (a && parse_drm(c, a, d) < 0))
+		return -1;
+	if (fb && !cJSON_IsNull(fb) && parse_fb(c, fb, &d->fb) < 0)
+		return -1;
+	if (uio && !cJSON_IsNull(uio)) {
+		d->has_uio = 1;
+		if (parse_uio(c, uio, &d->uio) < 0)
+			return -1;
+	}
+	return parse_mappings(c, o, d);
 }
 
 /* ---- devices ---------------------------------------------------------- */
@@ -496,7 +716,7 @@ static int parse_device(struct ctx *c, const cJSON *o, struct device *d, struct 
 		"address", "vendor", "device", "subsystem_vendor", "subsystem_device", "class",
 		"revision", "header_type", "numa_node", "iommu_group", "driver", "driver_override",
 		"parent", "physfn", "sriov_totalvfs", "sriov_drivers_autoprobe", "boot_vga", "net",
-		"block", "nvidia", "comment", NULL};
+		"block", "nvidia", "drm", "fb", "uio", "mapped_by", "comment", NULL};
 	char *addr;
 	int bv;
 
@@ -579,8 +799,10 @@ static int resolve_driver(struct ctx *c, struct device *d, const struct devrefs 
 	if (d->group >= 0 && !h->iommu)
 		return fail(c, "iommu_group given but \"iommu\" is false");
 	if (!r->driver)
-		return d->nnets || d->nblocks || d->nv.present ?
-			fail(c, "net/block/nvidia hints belong to a driver: set \"driver\"") : 0;
+		return d->nnets || d->nblocks || d->nv.present || d->ndrm || d->fb.present ||
+		       d->has_uio || d->nmaps ?
+			fail(c, "net/block/nvidia/drm/fb/uio/mapped_by hints belong to a driver: set "
+			     "\"driver\"") : 0;
 	d->init_drv = find_driver(h, r->driver);
 	if (!d->init_drv)
 		return fail(c, "unknown driver \"%s\"%s", r->driver,
@@ -609,34 +831,204 @@ static int check_unique_under(struct ctx *c, const struct device *d, const char 
 	return 0;
 }
 
-/* Names the kernel keeps unique host-wide: interfaces, disks, nvidia minors,
- * virtio devices. */
+/* Every interface: the devices' own (each followed by nothing: uppers come
+ * later), then virtual_net, then the uppers of both in the same order; the
+ * order gives ifindexes, and netns-mirror numbers them the same way. */
+static int all_netifs(struct host *h, struct netif ***out)
+{
+	int n = 0, cap = 16;
+	struct netif **v = xcalloc(cap, sizeof *v);
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < h->ndevs + 1; i++) {
+			struct netif *list = i < h->ndevs ? h->devs[i]->nets : h->vnets;
+			int cnt = i < h->ndevs ? h->devs[i]->nnets : h->nvnets;
+			for (int j = 0; j < cnt; j++) {
+				for (int k = pass ? 0 : -1; k < (pass ? list[j].nuppers : 0); k++) {
+					if (n + 1 >= cap)
+						v = xrealloc(v, (cap *= 2) * sizeof *v);
+					v[n++] = k < 0 ? &list[j] : &list[j].uppers[k];
+				}
+			}
+		}
+	}
+	*out = v;
+	return n;
+}
+
+static int name_taken(char ***seen, int *nseen, const char *name)
+{
+	for (int x = 0; x < *nseen; x++)
+		if (strcmp((*seen)[x], name) == 0)
+			return 1;
+	*seen = xrealloc(*seen, (*nseen + 1) * sizeof **seen);
+	(*seen)[(*nseen)++] = (char *)name;
+	return 0;
+}
+
+/* Names the kernel keeps unique host-wide: interfaces, disks, DRM, fb and
+ * uio minors, nvidia minors, virtio devices. */
 static int check_unique_names(struct ctx *c)
 {
 	struct host *h = c->h;
-	char **seen = NULL;
+	char **seen = NULL, **minors = NULL;
+	int nseen = 0, nminors = 0, rc = 0;
+	struct netif **ifs;
+	int nifs = all_netifs(h, &ifs);
+
+	*c->item = '\0';
+	for (int i = 0; i < nifs && !rc; i++)
+		if (name_taken(&seen, &nseen, ifs[i]->name))
+			rc = fail(c, "interface name \"%s\" used twice", ifs[i]->name);
+	free(ifs);
+	for (int i = 0; i < h->ndevs && !rc; i++) {
+		struct device *d = h->devs[i];
+		snprintf(c->item, sizeof c->item, "devices[%d] %s", i, d->addr);
+		for (int j = 0; j < d->nblocks && !rc; j++) {
+			struct blockdev *b = &d->blocks[j];
+			for (int k = -1; k < b->nparts && !rc; k++) {
+				const char *bn = k < 0 ? b->name : b->parts[k].name;
+				if (name_taken(&seen, &nseen, bn))
+					rc = fail(c, "name \"%s\" used twice", bn);
+			}
+		}
+		for (int j = 0; j < d->ndrm && !rc; j++)
+			if (name_taken(&minors, &nminors, d->drm[j].name))
+				rc = fail(c, "drm minor \"%s\" used twice", d->drm[j].name);
+		for (int j = 0; j < i && d->fb.present && !rc; j++)
+			if (h->devs[j]->fb.present && h->devs[j]->fb.minor == d->fb.minor)
+				rc = fail(c, "fb minor %d used twice", d->fb.minor);
+		for (int j = 0; j < i && d->has_uio && !rc; j++)
+			if (h->devs[j]->has_uio && h->devs[j]->uio.minor == d->uio.minor)
+				rc = fail(c, "uio minor %d used twice", d->uio.minor);
+		for (int j = 0; j < i && d->nv.present && !rc; j++)
+			if (h->devs[j]->nv.present && h->devs[j]->nv.minor == d->nv.minor)
+				rc = fail(c, "nvidia minor %d used twice", d->nv.minor);
+		for (int j = 0; j < d->nnets && !rc; j++)
+			rc = check_unique_under(c, d, d->nets[j].under);
+	}
+	free(seen);
+	free(minors);
+	return rc;
+}
+
+static struct netif *find_vnet(struct host *h, const char *name)
+{
+	for (int i = 0; i < h->nvnets; i++)
+		if (strcmp(h->vnets[i].name, name) == 0)
+			return &h->vnets[i];
+	return NULL;
+}
+
+/* Masters name virtual_net interfaces; chains end; an Open vSwitch internal
+ * port hangs on a datapath (an openvswitch interface without master). */
+static int resolve_masters(struct ctx *c)
+{
+	struct host *h = c->h;
+	struct netif **ifs;
+	int n = all_netifs(h, &ifs), rc = 0;
+
+	*c->item = '\0';
+	for (int i = 0; i < n && !rc; i++) {
+		struct netif *ni = ifs[i], *m;
+		snprintf(c->item, sizeof c->item, "interface %s", ni->name);
+		if (!ni->master_name)
+			continue;
+		m = ni->master = find_vnet(h, ni->master_name);
+		if (!m || m == ni)
+			rc = fail(c, "master \"%s\" is not another virtual_net interface", ni->master_name);
+		else if (ni->kind == NK_OVS && (m->kind != NK_OVS || m->master_name))
+			rc = fail(c, "an openvswitch interface with a master is an internal port: its "
+				  "master is an openvswitch datapath (one without master)");
+		else if (m->kind == NK_OVS && m->master_name)
+			rc = fail(c, "master \"%s\" is an Open vSwitch internal port, not a datapath",
+				  m->name);
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		int steps = 0;
+		snprintf(c->item, sizeof c->item, "interface %s", ifs[i]->name);
+		for (const struct netif *m = ifs[i]; m && !rc; m = m->master)
+			if (++steps > n)
+				rc = fail(c, "master chain loops");
+	}
+	free(ifs);
+	return rc;
+}
+
+/* One route per destination and table (metrics are not modelled): the
+ * kernel refuses a second with EEXIST. */
+static int check_routes(struct ctx *c)
+{
+	struct netif **ifs;
+	int n = all_netifs(c->h, &ifs), rc = 0;
+
+	*c->item = '\0';
+	for (int i = 0; i < n && !rc; i++)
+		for (int k = 0; k < ifs[i]->nroutes && !rc; k++) {
+			const struct route *r = &ifs[i]->routes[k];
+			for (int j = 0; j <= i && !rc; j++)
+				for (int l = 0; l < (j < i ? ifs[j]->nroutes : k) && !rc; l++) {
+					const struct route *o = &ifs[j]->routes[l];
+					char dst[64];
+					if (o->v6 != r->v6 || o->plen != r->plen || o->table != r->table ||
+					    memcmp(o->dst, r->dst, 16))
+						continue;
+					inet_ntop(r->v6 ? AF_INET6 : AF_INET, r->dst, dst, sizeof dst);
+					rc = fail(c, "route %s/%d in table %u is on %s and %s: the kernel "
+						  "refuses the second (metrics are not modelled)", dst,
+						  r->plen, r->table, ifs[j]->name, ifs[i]->name);
+				}
+		}
+	free(ifs);
+	return rc;
+}
+
+/* Who holds what: one comm per pid, whatever hint names it. */
+struct pidseen { int pid; const char *comm; };
+
+static int see_pid(struct ctx *c, struct pidseen **seen, int *n, int pid, const char *comm)
+{
+	for (int x = 0; x < *n; x++)
+		if ((*seen)[x].pid == pid)
+			return strcmp((*seen)[x].comm, comm) == 0 ? 0 :
+			       fail(c, "pid %d is \"%s\" here and \"%s\" elsewhere", pid, comm,
+				    (*seen)[x].comm);
+	*seen = xrealloc(*seen, (*n + 1) * sizeof **seen);
+	(*seen)[*n].pid = pid;
+	(*seen)[(*n)++].comm = comm;
+	return 0;
+}
+
+static int see_openers(struct ctx *c, struct pidseen **seen, int *n, const struct opener *o,
+		       int count)
+{
+	for (int k = 0; k < count; k++)
+		if (see_pid(c, seen, n, o[k].pid, o[k].comm) < 0)
+			return -1;
+	return 0;
+}
+
+static int check_pids(struct ctx *c)
+{
+	struct host *h = c->h;
+	struct pidseen *seen = NULL;
 	int nseen = 0, rc = 0;
 
 	for (int i = 0; i < h->ndevs && !rc; i++) {
 		struct device *d = h->devs[i];
 		snprintf(c->item, sizeof c->item, "devices[%d] %s", i, d->addr);
-		for (int j = 0; j < d->nnets + d->nblocks; j++) {
-			struct blockdev *b = j >= d->nnets ? &d->blocks[j - d->nnets] : NULL;
-			int nparts = b ? b->nparts : 0;
-			for (int k = -1; k < nparts; k++) {
-				const char *name = !b ? d->nets[j].name : k < 0 ? b->name : b->parts[k].name;
-				for (int x = 0; x < nseen; x++)
-					if (strcmp(seen[x], name) == 0 && !rc)
-						rc = fail(c, "name \"%s\" used twice", name);
-				seen = xrealloc(seen, (nseen + 1) * sizeof *seen);
-				seen[nseen++] = (char *)name;
+		rc = see_openers(c, &seen, &nseen, d->nv.open_by, d->nv.nopen) ||
+		     see_openers(c, &seen, &nseen, d->fb.open_by, d->fb.nopen) ||
+		     see_openers(c, &seen, &nseen, d->uio.open_by, d->uio.nopen);
+		for (int j = 0; j < d->ndrm && !rc; j++)
+			rc = see_openers(c, &seen, &nseen, d->drm[j].open_by, d->drm[j].nopen);
+		for (int j = 0; j < d->nblocks && !rc; j++)
+			for (int p = -1; p < d->blocks[j].nparts && !rc; p++) {
+				const struct blockdev *b = p < 0 ? &d->blocks[j] : &d->blocks[j].parts[p];
+				rc = see_openers(c, &seen, &nseen, b->open_by, b->nopen);
 			}
-		}
-		for (int j = 0; j < i && d->nv.present; j++)
-			if (h->devs[j]->nv.present && h->devs[j]->nv.minor == d->nv.minor && !rc)
-				rc = fail(c, "nvidia minor %d used twice", d->nv.minor);
-		for (int j = 0; j < d->nnets && !rc; j++)
-			rc = check_unique_under(c, d, d->nets[j].under);
+		for (int j = 0; j < d->nmaps && !rc; j++)
+			rc = see_pid(c, &seen, &nseen, d->maps[j].pid, d->maps[j].comm);
 	}
 	free(seen);
 	return rc;
@@ -651,10 +1043,43 @@ static void add_group(struct host *h, int id)
 	h->groups[h->ngroups++].id = id;
 }
 
+static void number_openers(struct opener *o, int n, int *fd)
+{
+	for (int i = 0; i < n; i++)
+		o[i].fd = (*fd)++;
+}
+
+/* Disks: their partitions' whole disk, a disk sequence number, swap
+ * priorities (-2, -3, ... in order, as swapon gives them), anonymous device
+ * numbers for btrfs mounts, descriptors of the processes holding them. */
+static void init_blocks(struct device *d, int *seq, int *prio, int *anon, int *fd)
+{
+	for (int j = 0; j < d->nblocks; j++) {
+		struct blockdev *disk = &d->blocks[j];
+		disk->diskseq = ++*seq;
+		for (int p = -1; p < disk->nparts; p++) {
+			struct blockdev *b = p < 0 ? disk : &disk->parts[p];
+			b->disk = disk;
+			b->diskseq = disk->diskseq;
+			if (b->swap)
+				b->swap_prio = (*prio)--;
+			if (b->mounted && b->fstype && strcmp(b->fstype, "btrfs") == 0)
+				b->anon_minor = (*anon)++;
+			number_openers(b->open_by, b->nopen, fd);
+		}
+	}
+}
+
 /* Initial runtime state: everything as the topology says, VFs enabled. */
 static void init_runtime(struct host *h)
 {
-	int ifindex = 2, ctrl = 0;
+	int ifindex = 2, ctrl = 0, seq = 0, prio = -2, anon = 40, fd = 300, ino = 30000;
+	struct netif **ifs;
+	int nifs = all_netifs(h, &ifs);
+
+	for (int i = 0; i < nifs; i++)
+		ifs[i]->ifindex = ifindex++;
+	free(ifs);
 
 	h->drivers_autoprobe = 1;
 	for (int i = 0; i < h->ndevs; i++) {
@@ -670,8 +1095,15 @@ static void init_runtime(struct host *h)
 			d->vfio_idx = h->next_vfio_idx++;
 			host_group(h, d->group)->vfio_members++;
 		}
-		for (int j = 0; j < d->nnets; j++)
-			d->nets[j].ifindex = ifindex++;
+		init_blocks(d, &seq, &prio, &anon, &fd);
+		number_openers(d->fb.open_by, d->fb.nopen, &fd);
+		number_openers(d->uio.open_by, d->uio.nopen, &fd);
+		for (int j = 0; j < d->ndrm; j++)
+			number_openers(d->drm[j].open_by, d->drm[j].nopen, &fd);
+		for (int j = 0; j < d->nv.nopen; j++)
+			d->nv.open_by[j].fd = 3 + d->nv.minor;
+		for (int j = 0; j < d->nmaps; j++)
+			d->maps[j].ino = ino++;
 		if (d->nblocks) {
 			int n;
 			char tail[32];
@@ -704,7 +1136,8 @@ static int finish_host(struct ctx *c)
 			return fail(c, "parent cannot be a VF");
 	}
 	*c->item = '\0';
-	if (check_cycles(c) < 0 || check_unique_names(c) < 0)
+	if (check_cycles(c) < 0 || check_unique_names(c) < 0 || resolve_masters(c) < 0 ||
+	    check_routes(c) < 0 || check_pids(c) < 0)
 		return -1;
 	init_runtime(h);
 	return 0;
@@ -713,17 +1146,25 @@ static int finish_host(struct ctx *c)
 static int parse_top(struct ctx *c, const cJSON *root)
 {
 	static const char *const keys[] = {"name", "iommu", "vfio_pci_loaded", "cdev", "kernel",
-					   "drivers", "devices", "comment", NULL};
+					   "drivers", "devices", "virtual_net", "comment", NULL};
 	struct host *h = c->h;
-	const cJSON *drivers, *devices;
+	const cJSON *drivers, *devices, *vnets;
 
 	if (check_keys(c, root, keys) < 0 || get_str(c, root, "name", &h->name, 1) < 0 ||
 	    get_bool(c, root, "iommu", &h->iommu, 1) < 0 ||
 	    get_bool(c, root, "vfio_pci_loaded", &h->vfio_loaded, 1) < 0 ||
 	    get_bool(c, root, "cdev", &h->cdev, 0) < 0 ||
 	    get_str(c, root, "kernel", &h->kernel, 0) < 0 ||
-	    get_array(c, root, "drivers", &drivers) < 0 || get_array(c, root, "devices", &devices) < 0)
+	    get_array(c, root, "drivers", &drivers) < 0 || get_array(c, root, "devices", &devices) < 0 ||
+	    get_array(c, root, "virtual_net", &vnets) < 0)
 		return -1;
+	h->vnets = xcalloc(vnets ? cJSON_GetArraySize(vnets) : 0, sizeof *h->vnets);
+	for (const cJSON *o = vnets ? vnets->child : NULL; o; o = o->next) {
+		snprintf(c->item, sizeof c->item, "virtual_net[%d]", h->nvnets);
+		if (parse_net(c, o, &h->vnets[h->nvnets++], IF_VIRTUAL) < 0)
+			return -1;
+	}
+	*c->item = '\0';
 	if (!h->kernel)
 		h->kernel = xstrdup("6.1.0-sim");
 	if (!devices)
@@ -817,6 +1258,13 @@ struct host *topology_load(const char *path, char *err, size_t errlen)
 }
 
 /* ---- freeing ---------------------------------------------------------- */
+static void openers_free(struct opener *o, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(o[i].comm);
+	free(o);
+}
+
 static void block_free(struct blockdev *b)
 {
 	free(b->name);
@@ -826,23 +1274,46 @@ static void block_free(struct blockdev *b)
 	for (int i = 0; i < b->nparts; i++)
 		block_free(&b->parts[i]);
 	free(b->parts);
+	openers_free(b->open_by, b->nopen);
+}
+
+static void netif_free(struct netif *ni)
+{
+	free(ni->name);
+	free(ni->mac);
+	free(ni->under);
+	free(ni->routes);
+	free(ni->addrs);
+	free(ni->master_name);
+	for (int i = 0; i < ni->nuppers; i++)
+		netif_free(&ni->uppers[i]);
+	free(ni->uppers);
 }
 
 static void device_free(struct device *d)
 {
-	for (int i = 0; i < d->nnets; i++) {
-		free(d->nets[i].name);
-		free(d->nets[i].mac);
-		free(d->nets[i].under);
-		free(d->nets[i].routes);
-		free(d->nets[i].addrs);
-	}
+	for (int i = 0; i < d->nnets; i++)
+		netif_free(&d->nets[i]);
 	free(d->nets);
 	for (int i = 0; i < d->nblocks; i++)
 		block_free(&d->blocks[i]);
 	free(d->blocks);
-	free(d->nv.comm);
+	openers_free(d->nv.open_by, d->nv.nopen);
 	free(d->nv.model);
+	for (int i = 0; i < d->ndrm; i++) {
+		free(d->drm[i].name);
+		openers_free(d->drm[i].open_by, d->drm[i].nopen);
+	}
+	free(d->drm);
+	openers_free(d->fb.open_by, d->fb.nopen);
+	free(d->uio.name);
+	openers_free(d->uio.open_by, d->uio.nopen);
+	for (int i = 0; i < d->nmaps; i++) {
+		free(d->maps[i].comm);
+		free(d->maps[i].resource);
+	}
+	free(d->maps);
+	free_strings(d->resources, d->nresources);
 	free(d->nvme_ctrl);
 	free(d->init_override);
 	free(d->override);
@@ -856,6 +1327,9 @@ void host_free(struct host *h)
 	for (int i = 0; i < h->ndevs; i++)
 		if (h->devs[i])
 			device_free(h->devs[i]);
+	for (int i = 0; i < h->nvnets; i++)
+		netif_free(&h->vnets[i]);
+	free(h->vnets);
 	for (int i = 0; i < h->ndrivers; i++) {
 		struct driver *D = h->drivers[i];
 		if (!D)

@@ -14,6 +14,7 @@
 typedef struct mv {
     vv_devinfo_t *info;
     vv_record_t *rec;        /* what it had, once recorded */
+    vv_record_t *prior;      /* a record of ours it had before this bind */
     const char *companion_of;
     int requested;
     int move;                /* bind: must move; unbind: must release */
@@ -71,6 +72,21 @@ static vv_err_t *read_dev(vv_ctx_t *c, const char *addr, vv_devinfo_t **out)
 
     vv_addr_parse(addr, &a);
     return vv_device_read(c->p, c->h, &a, out);
+}
+
+/* A record names the device it was written for: another card in that slot
+ * since (hardware changed) is not what it describes.  Kept, logged, never
+ * acted on. */
+static int same_hardware(const vv_record_t *r, const vv_devinfo_t *d)
+{
+    if (r->vendor == d->vendor && r->device == d->device) {
+        return 1;
+    }
+    vv_log(VV_LOG_WARNING, VV_TAG(10626) "record of %s kept and not acted "
+           "on: it was written for %04x:%04x, the device there is %04x:%04x; "
+           "move it aside once the device is checked", r->address, r->vendor,
+           r->device, d->vendor, d->device);
+    return 0;
 }
 
 static int is_on_target(vv_ctx_t *c, const vv_devinfo_t *d)
@@ -226,19 +242,33 @@ static vv_err_t *plan_bind(vv_ctx_t *c, const apr_array_header_t *addrs,
     return NULL;
 }
 
-/* Every member of every group the addresses touch: what the lock guards. */
+/* Every member of every group the addresses touch, each once: what the
+ * lock guards.  Linear in the request: a group is listed once however many
+ * of its members are named. */
 static apr_array_header_t *lock_set(vv_ctx_t *c,
                                     const apr_array_header_t *addrs)
 {
-    apr_array_header_t *set = apr_array_copy(c->p, addrs);
+    apr_array_header_t *set = apr_array_make(c->p, addrs->nelts,
+                                             sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(c->p), *groups = apr_hash_make(c->p);
 
     for (int i = 0; i < addrs->nelts; i++) {
-        apr_array_header_t *members;
+        const char *a = APR_ARRAY_IDX(addrs, i, const char *);
+        apr_array_header_t *members = NULL;
         vv_devinfo_t *d;
-        if (!read_dev(c, APR_ARRAY_IDX(addrs, i, const char *), &d)
-            && d->group >= 0
-            && !vv_host_group_members(c->p, c->h, d->group, &members)) {
-            apr_array_cat(set, members);
+
+        if (!read_dev(c, a, &d) && d->group >= 0
+            && !apr_hash_get(groups, &d->group, sizeof(d->group))) {
+            apr_hash_set(groups, &d->group, sizeof(d->group), d);
+            vv_host_group_members(c->p, c->h, d->group, &members);
+        }
+        for (int k = -1; k < (members ? members->nelts : 0); k++) {
+            const char *m = k < 0 ? a : APR_ARRAY_IDX(members, k,
+                                                      const char *);
+            if (!apr_hash_get(seen, m, APR_HASH_KEY_STRING)) {
+                apr_hash_set(seen, m, APR_HASH_KEY_STRING, m);
+                APR_ARRAY_PUSH(set, const char *) = m;
+            }
         }
     }
     return set;
@@ -246,15 +276,16 @@ static apr_array_header_t *lock_set(vv_ctx_t *c,
 
 static vv_err_t *check_in_use(vv_ctx_t *c, apr_array_header_t *plan)
 {
+    vv_inuse_t *g = vv_inuse_begin(c->p, c->h);
+
     for (int i = 0; i < plan->nelts; i++) {
         mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
-        const char *why;
-        if (m->move && (why = vv_inuse_reason(c->p, c->h, m->info))) {
-            return vv_err(c->p, VV_E_IN_USE, "device %s is in use by host: %s",
-                          m->info->address, why);
+        vv_err_t *e;
+        if (m->move && (e = vv_inuse_add(g, m->info))) {
+            return e;
         }
     }
-    return NULL;
+    return vv_inuse_end(g);
 }
 
 static vv_err_t *record_all(vv_ctx_t *c, apr_array_header_t *plan)
@@ -277,10 +308,17 @@ static vv_err_t *record_all(vv_ctx_t *c, apr_array_header_t *plan)
                                   &old))) {
             return e;
         }
+        if (old && !same_hardware(old, m->info)) {
+            return vv_err(c->p, VV_E_STATE, "device %s has a record written "
+                          "for another device (%04x:%04x) in %s/devices; it "
+                          "is kept: move it aside once the device is checked",
+                          m->info->address, old->vendor, old->device,
+                          c->pol->state_dir);
+        }
         r->address = m->info->address;
         r->vendor = m->info->vendor;
         r->device = m->info->device;
-        if (old) {
+        if ((m->prior = old)) {
             /* A release that failed left the device as it is now; what it
              * had before we first moved it is in the old record. */
             r->driver = old->driver;
@@ -293,6 +331,7 @@ static vv_err_t *record_all(vv_ctx_t *c, apr_array_header_t *plan)
                 && strcmp(buf, "(null)") != 0 ? apr_pstrdup(c->p, buf)
                                               : NULL;
         }
+        vv_sysdev_close(sd);
         r->phase = VV_PHASE_BINDING;
         r->companion_of = m->companion_of;
         r->remote = c->pol->remote;
@@ -368,6 +407,21 @@ static const char *group_node(vv_ctx_t *c, int group, int wait)
         ? apr_pstrcat(c->p, c->h->dev, "/", rel, NULL) : NULL;
 }
 
+/* A device this bind recorded but never touched: the record it had
+ * before (a release that failed, naming its original driver) is put back;
+ * without one there is nothing to keep. */
+static void keep_prior(vv_ctx_t *c, const mv_t *m)
+{
+    vv_err_t *e;
+
+    if (!m->prior) {
+        drop(c, m->info->address);
+    }
+    else if ((e = vv_record_put(c->p, c->pol->state_dir, m->prior))) {
+        vv_log(VV_LOG_ERR, VV_TAG(10604) "%s", e->msg);
+    }
+}
+
 static vv_err_t *run_moves(vv_ctx_t *c, apr_array_header_t *plan)
 {
     for (int i = 0; i < plan->nelts; i++) {
@@ -391,7 +445,7 @@ static vv_err_t *run_moves(vv_ctx_t *c, apr_array_header_t *plan)
                 if (rest->move) {
                     rest->out->outcome = "not_attempted";
                     rest->move = 0;
-                    drop(c, rest->info->address);
+                    keep_prior(c, rest);
                 }
             }
             roll_back(c, plan, i);
@@ -403,20 +457,62 @@ static vv_err_t *run_moves(vv_ctx_t *c, apr_array_header_t *plan)
     return NULL;
 }
 
+/* parts[from..to) joined with ", ". */
+static const char *joined(apr_pool_t *p, const apr_array_header_t *parts,
+                          int from, int to)
+{
+    apr_array_header_t *pieces = apr_array_make(p, 2 * (to - from),
+                                                sizeof(const char *));
+
+    for (int i = from; i < to; i++) {
+        if (i > from) {
+            APR_ARRAY_PUSH(pieces, const char *) = ", ";
+        }
+        APR_ARRAY_PUSH(pieces, const char *) = APR_ARRAY_IDX(parts, i,
+                                                             const char *);
+    }
+    return apr_array_pstrcat(p, pieces, 0);
+}
+
+/* Who moved which device: one line when it fits, else a summary line and
+ * the devices in lines of their own (VFIO10611), each whole: httpd cuts a
+ * log line at 8 KiB. */
+#define AUDIT_LINE 4096
+
 static void audit(vv_ctx_t *c, const char *verb, const vv_op_t *op)
 {
-    const char *list = "";
+    apr_array_header_t *parts = apr_array_make(c->p, op->devices->nelts,
+                                               sizeof(const char *));
+    const char *who = c->pol->remote ? c->pol->remote : "?";
+    const char *end = op->err ? op->err->msg : "";
+    const char *result = op->err ? "failed: " : "ok";
+    int level = op->err ? VV_LOG_WARNING : VV_LOG_NOTICE;
+    int n = op->devices->nelts, line = 0, split;
+    size_t len = 0;
 
-    for (int i = 0; i < op->devices->nelts; i++) {
+    for (int i = 0; i < n; i++) {
         const vv_outcome_t *o = APR_ARRAY_IDX(op->devices, i, vv_outcome_t *);
-        list = apr_psprintf(c->p, "%s%s%s %s -> %s (%s)", list, i ? ", " : "",
-                            o->address, shown_driver(o->previous_driver),
-                            shown_driver(o->driver), o->outcome);
+        const char *one = apr_psprintf(c->p, "%s %s -> %s (%s)", o->address,
+                                       shown_driver(o->previous_driver),
+                                       shown_driver(o->driver), o->outcome);
+        APR_ARRAY_PUSH(parts, const char *) = one;
+        len += strlen(one) + 2;
     }
-    vv_log(op->err ? VV_LOG_WARNING : VV_LOG_NOTICE, VV_TAG(10610)
-           "%s from %s: %s: %s%s", verb, c->pol->remote ? c->pol->remote
-           : "?", list[0] ? list : "no device moved",
-           op->err ? "failed: " : "ok", op->err ? op->err->msg : "");
+    split = len >= AUDIT_LINE;
+    vv_log(level, VV_TAG(10610) "%s from %s: %s: %s%s", verb, who,
+           !n ? "no device moved" : !split
+           ? joined(c->p, parts, 0, n)
+           : apr_psprintf(c->p, "%d devices, listed in the VFIO10611 lines "
+                          "that follow", n), result, end);
+    for (int from = 0, to; split && from < n; from = to) {
+        for (len = 0, to = from; to < n && (to == from || len + strlen(
+                 APR_ARRAY_IDX(parts, to, const char *)) + 2 < AUDIT_LINE);
+             to++) {
+            len += strlen(APR_ARRAY_IDX(parts, to, const char *)) + 2;
+        }
+        vv_log(level, VV_TAG(10611) "%s from %s, part %d: %s", verb, who,
+               ++line, joined(c->p, parts, from, to));
+    }
 }
 
 static void reconcile_locked(vv_ctx_t *c, const apr_array_header_t *skip);
@@ -507,11 +603,24 @@ static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
         if ((e = vv_record_get(c->p, c->pol->state_dir, d->address, &m->rec))) {
             return e;
         }
+        if (m->rec && !same_hardware(m->rec, d)) {
+            m->rec = NULL;
+        }
         /* A record in a transitional phase is a release to finish. */
         if (!is_on_target(c, d) && !(m->rec && strcmp(m->rec->phase,
                                                       VV_PHASE_BOUND))) {
             return vv_err(c->p, VV_E_KERNEL, "device %s not bound to vfio-pci",
                           d->address);
+        }
+        /* One we did not move (vfio-pci.ids at boot, driverctl, an
+         * operator) goes to a host driver only if the operator allows the
+         * module to handle it. */
+        if (!m->rec && !vv_allowlist_match(c->pol->allow, d->vendor,
+                                           d->device)) {
+            return vv_err(c->p, VV_E_NOT_ALLOWED, "device %s (%04x:%04x) was "
+                          "not bound by this module and is not in the "
+                          "allowlist (VolantVfioAllow): unbind refused",
+                          d->address, d->vendor, d->device);
         }
     }
     /* Companions bound along with a device are released with it.  A
@@ -525,7 +634,7 @@ static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
         vv_devinfo_t *d;
         if (r->companion_of && in_plan(plan, r->companion_of)
             && !in_plan(plan, r->address) && !read_dev(c, r->address, &d)
-            && is_on_target(c, d)) {
+            && is_on_target(c, d) && same_hardware(r, d)) {
             add_mv(plan, c->p, d, 0, r->companion_of)->rec = r;
         }
     }
@@ -533,10 +642,32 @@ static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
     return NULL;
 }
 
+/* iommufd hands a VM the device through its own node,
+ * /dev/vfio/devices/vfioX, without opening the group. */
+static vv_err_t *check_cdev_free(vv_ctx_t *c, const vv_devinfo_t *d)
+{
+    const char *x = d->path ? vv_dir_first_entry(c->p, apr_pstrcat(c->p,
+                                                 d->path, "/vfio-dev", NULL))
+                            : NULL;
+    const char *node = x ? apr_pstrcat(c->p, c->h->dev, "/vfio/devices/", x,
+                                       NULL) : NULL;
+    const char *who = node && vv_host_has(node, "")
+        ? vv_inuse_holders(c->p, c->h, node,
+                           apr_pstrcat(c->p, "/dev/vfio/devices/", x, NULL))
+        : NULL;
+
+    return who ? vv_err(c->p, VV_E_IN_USE, "device %s is in use: its VFIO "
+                        "device node /dev/vfio/devices/%s is open by %s; stop "
+                        "the VM using it first", d->address, x, who)
+               : NULL;
+}
+
 /* A hypervisor holding the group would make the unbind block: refuse at
  * once instead. */
 static vv_err_t *check_groups_free(vv_ctx_t *c, apr_array_header_t *plan)
 {
+    vv_err_t *e;
+
     for (int i = 0; i < plan->nelts; i++) {
         vv_devinfo_t *d = APR_ARRAY_IDX(plan, i, mv_t *)->info;
         if (d->group >= 0 && is_on_target(c, d)
@@ -549,6 +680,9 @@ static vv_err_t *check_groups_free(vv_ctx_t *c, apr_array_header_t *plan)
                           "group %d is open%s%s; stop the VM using it first",
                           d->address, d->group, who ? " by " : "",
                           who ? who : "");
+        }
+        if (is_on_target(c, d) && (e = check_cdev_free(c, d))) {
+            return e;
         }
     }
     return NULL;
@@ -645,6 +779,9 @@ static void reconcile_one(vv_ctx_t *c, vv_record_t *r)
     if (read_dev(c, r->address, &d)) {
         vv_log(VV_LOG_WARNING, VV_TAG(10620) "record of %s kept: the device "
                "is not present", r->address);
+        return;
+    }
+    if (!same_hardware(r, d)) {
         return;
     }
     if (!strcmp(r->phase, VV_PHASE_BOUND)) {

@@ -2,9 +2,21 @@
 
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+int vv_driver_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    /* It becomes a path below drivers/: no separators, no dot names, the
+     * characters kernel driver names use. */
+    return n > 0 && n < 64 && name[0] != '.'
+        && strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
 
 int vv_device_is_bridge(unsigned class24, int bridge_header)
 {
@@ -115,9 +127,14 @@ vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
     d->address = apr_pstrdup(p, a->text);
     d->path = sd->path;
     if (!read_uevent(sd, d) && !read_ids(sd, d)) {
+        int rc = vv_sysdev_read(sd, "vendor", buf, sizeof(buf));
+        vv_sysdev_close(sd);
         /* The directory is there but its identity is not: it is being
-         * removed as we look. */
-        return vv_err(p, VV_E_NOT_FOUND, "PCI device not found: %s", a->text);
+         * removed as we look.  Any other failure is ours to report. */
+        return rc == -ENOENT || rc == -ENODEV
+            ? vv_err(p, VV_E_NOT_FOUND, "PCI device not found: %s", a->text)
+            : vv_err(p, VV_E_INTERNAL, "cannot read %s/vendor: %s", sd->path,
+                     strerror(rc < 0 ? -rc : EIO));
     }
     /* The kernel shows the bus numbers on bridges only (header types 1 and
      * 2): no config-space read, which costs a real device access. */
@@ -128,6 +145,7 @@ vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
     d->group = read_group(sd);
     d->numa_node = vv_sysdev_read(sd, "numa_node", buf, sizeof(buf)) > 0
         ? apr_pstrdup(p, buf) : "-1";
+    vv_sysdev_close(sd);
     *out = d;
     return NULL;
 }

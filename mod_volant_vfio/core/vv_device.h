@@ -21,6 +21,10 @@ typedef struct vv_devinfo {
 vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
                          const vv_addr_t *a, vv_devinfo_t **out);
 
+/* A driver name that may become a path below drivers/ (VolantVfioDriver,
+ * a record's original driver and driver_override). */
+int vv_driver_name_ok(const char *name);
+
 /* Bridges and other non-endpoints cannot be passed through.
  * bridge_header: the device has a bridge's header type (1 or 2). */
 int vv_device_is_bridge(unsigned class24, int bridge_header);

@@ -1,19 +1,35 @@
-/* Is the host using this device?  Checked before any write, so that bind
- * never takes the NIC that carries the management route, the disk the root
- * filesystem lives on, the console's GPU, a GPU a host process holds open,
- * or a PF whose VFs are in use. */
+/* Is the host using this device?  Checked in the privileged helper before
+ * any write, for every device a bind would move, so that bind never takes
+ * the NIC that carries the host's network (itself or through a bridge,
+ * bond, VLAN or Open vSwitch stacked on it, in any routing table), a disk
+ * the kernel or a process holds (any filesystem, swap, device-mapper, a raw
+ * open), the console's GPU, a device node a process holds open, a BAR a
+ * user-space driver maps, or a PF whose VFs are in use.  A check that
+ * cannot be made refuses: the guard never proceeds on a guess. */
 #ifndef VV_INUSE_H
 #define VV_INUSE_H
 
 #include "vv_device.h"
 
-/* NULL when the device is free for the host to give up; else the reason,
- * e.g. "network interface eno1 is up and carries routes". */
-const char *vv_inuse_reason(apr_pool_t *p, const vv_host_t *h,
-                            const vv_devinfo_t *d);
+/* The guard over the devices of one bind.  Each device is checked as it
+ * is added; the processes are scanned once, at the end, for all of them.
+ * Every call returns NULL when the host does not use the devices, else
+ * VV_E_IN_USE with "device ADDR is in use by host: REASON" (REASON e.g.
+ * "network interface ens3 is a port of bridge vmbr0, which carries
+ * 10.0.0.5/24") or "cannot tell whether device ADDR is in use: WHY". */
+typedef struct vv_inuse vv_inuse_t;
+
+vv_inuse_t *vv_inuse_begin(apr_pool_t *p, const vv_host_t *h);
+vv_err_t *vv_inuse_add(vv_inuse_t *g, const vv_devinfo_t *d);
+vv_err_t *vv_inuse_end(vv_inuse_t *g);
+
+/* begin, add and end for one device. */
+vv_err_t *vv_inuse_check(apr_pool_t *p, const vv_host_t *h,
+                         const vv_devinfo_t *d);
 
 /* The processes holding a path open, e.g. "pid 42 (qemu)", or NULL.
- * Scans <proc>/[pid]/fd: root sees every process. */
+ * Scans <proc>/[pid]/fd: root sees every process.  alias: the same node
+ * as the process sees it ("/dev/vfio/3" for "<devroot>/vfio/3"). */
 const char *vv_inuse_holders(apr_pool_t *p, const vv_host_t *h,
                              const char *path, const char *alias);
 

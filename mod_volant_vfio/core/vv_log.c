@@ -14,7 +14,8 @@ void vv_log_set(vv_log_fn *fn, void *baton)
 
 void vv_log(int level, const char *fmt, ...)
 {
-    char buf[1024];
+    /* httpd's own bound on one error-log line (MAX_STRING_LEN). */
+    char buf[8192];
     va_list ap;
 
     if (!log_fn) {

@@ -204,9 +204,15 @@ vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
     list = apr_array_make(p, addrs->nelts, sizeof(vv_devinfo_t *));
     for (int i = 0; i < addrs->nelts; i++) {
         vv_devinfo_t *d;
-        /* One that vanished since the scan is simply not listed. */
-        if (!vv_device_read(p, h, &APR_ARRAY_IDX(addrs, i, vv_addr_t), &d)) {
+        vv_err_t *e = vv_device_read(p, h, &APR_ARRAY_IDX(addrs, i, vv_addr_t),
+                                     &d);
+        /* One that vanished since the scan is simply not listed; any other
+         * failure fails the listing: complete or an error, never short. */
+        if (!e) {
             APR_ARRAY_PUSH(list, vv_devinfo_t *) = d;
+        }
+        else if (e->kind != VV_E_NOT_FOUND) {
+            return e;
         }
     }
     *out = list;

@@ -203,14 +203,14 @@ static vv_err_t *io_err(apr_pool_t *p, int rc, const char *what)
 }
 
 vv_err_t *vv_proto_send(apr_pool_t *p, int fd, const cJSON *json,
-                        int timeout_ms)
+                        size_t max, int timeout_ms)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     char *text = cJSON_PrintUnformatted(json), head[8];
     size_t len = text ? strlen(text) : 0;
     int rc;
 
-    if (!text || len > VV_PROTO_MAX_FRAME) {
+    if (!text || len > max) {
         cJSON_free(text);
         return vv_err(p, VV_E_INTERNAL, "privileged helper: frame too large");
     }
@@ -228,7 +228,7 @@ vv_err_t *vv_proto_send(apr_pool_t *p, int fd, const cJSON *json,
 }
 
 vv_err_t *vv_proto_header(apr_pool_t *p, const unsigned char head[8],
-                          size_t *len)
+                          size_t max, size_t *len)
 {
     size_t n = ((size_t)head[4] << 24) | ((size_t)head[5] << 16)
                | ((size_t)head[6] << 8) | head[7];
@@ -236,15 +236,15 @@ vv_err_t *vv_proto_header(apr_pool_t *p, const unsigned char head[8],
     if (memcmp(head, VV_PROTO_MAGIC, 4) != 0) {
         return bad(p, "bad magic or version");
     }
-    if (n == 0 || n > VV_PROTO_MAX_FRAME) {
+    if (n == 0 || n > max) {
         return bad(p, "bad frame length");
     }
     *len = n;
     return NULL;
 }
 
-vv_err_t *vv_proto_recv(apr_pool_t *p, int fd, int timeout_ms, char **json,
-                        size_t *len)
+vv_err_t *vv_proto_recv(apr_pool_t *p, int fd, size_t max, int timeout_ms,
+                        char **json, size_t *len)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     unsigned char head[8];
@@ -255,7 +255,7 @@ vv_err_t *vv_proto_recv(apr_pool_t *p, int fd, int timeout_ms, char **json,
     if (rc) {
         return io_err(p, rc, "receiving");
     }
-    if ((e = vv_proto_header(p, head, &n))) {
+    if ((e = vv_proto_header(p, head, max, &n))) {
         return e;
     }
     *json = apr_palloc(p, n + 1);

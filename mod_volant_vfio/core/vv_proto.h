@@ -16,7 +16,11 @@
 #include <stddef.h>
 
 #define VV_PROTO_MAGIC "VVH1"
+/* A request (worker to helper) is small and bounded; a reply (helper to
+ * worker) lists every device an operation touched, companions included,
+ * so it is bounded by what a valid request can cause, far above it. */
 #define VV_PROTO_MAX_FRAME 65536
+#define VV_PROTO_MAX_REPLY (16 * 1024 * 1024)
 #define VV_PROTO_MAX_ADDRESSES 256
 #define VV_PROTO_MAX_STRING 64
 
@@ -38,15 +42,16 @@ cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
                         const char *remote, int server, long long vhost);
 
 /* The payload length a frame header announces; VV_E_BAD_REQUEST for a bad
- * magic or a length out of bounds. */
+ * magic or a length out of bounds (1 to max). */
 vv_err_t *vv_proto_header(apr_pool_t *p, const unsigned char head[8],
-                          size_t *len);
+                          size_t max, size_t *len);
 
-/* Frame I/O on a socket, bounded by a deadline (apr_time_now() based).
- * Reads return NULL and the frame's JSON text (NUL-terminated). */
+/* Frame I/O on a socket, bounded by a deadline (apr_time_now() based) and
+ * by max bytes (VV_PROTO_MAX_FRAME for requests, VV_PROTO_MAX_REPLY for
+ * replies).  Reads return NULL and the frame's JSON text (NUL-terminated). */
 vv_err_t *vv_proto_send(apr_pool_t *p, int fd, const cJSON *json,
-                        int timeout_ms);
-vv_err_t *vv_proto_recv(apr_pool_t *p, int fd, int timeout_ms, char **json,
-                        size_t *len);
+                        size_t max, int timeout_ms);
+vv_err_t *vv_proto_recv(apr_pool_t *p, int fd, size_t max, int timeout_ms,
+                        char **json, size_t *len);
 
 #endif

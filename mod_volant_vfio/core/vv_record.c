@@ -1,11 +1,15 @@
 #include "vv_record.h"
 #include "vv_addr.h"
+#include "vv_sysfs.h"
+#include "vv_device.h"
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,32 +17,66 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *dev_dir(apr_pool_t *p, const char *state_dir)
-{
-    return apr_pstrcat(p, state_dir, "/devices", NULL);
-}
-
 static vv_err_t *sys_err(apr_pool_t *p, const char *what, const char *path)
 {
     return vv_err(p, VV_E_INTERNAL, "%s %s: %s", what, path, strerror(errno));
 }
 
-static vv_err_t *make_dir(apr_pool_t *p, const char *path)
+static apr_status_t close_fd(void *data)
+{
+    close((int)(intptr_t)data);
+    return APR_SUCCESS;
+}
+
+/* The state directory, or its devices/ below it, opened once: every file
+ * in them is then opened relative to it, never following a link.  The
+ * descriptor closes with the pool. */
+static vv_err_t *state_fd(apr_pool_t *p, const char *state_dir,
+                          const char *sub, int *out)
+{
+    int root = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = root < 0 || !sub ? root
+        : openat(root, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+
+    if (sub && root >= 0) {
+        close(root);
+    }
+    *out = fd < 0 ? -err : fd;
+    if (fd < 0) {
+        return vv_err(p, VV_E_INTERNAL, "cannot open %s%s%s: %s", state_dir,
+                      sub ? "/" : "", sub ? sub : "", strerror(err));
+    }
+    apr_pool_cleanup_register(p, (void *)(intptr_t)fd, close_fd,
+                              apr_pool_cleanup_null);
+    return NULL;
+}
+
+/* Records decide which device is written and which driver it gets back:
+ * the directory holding them is the helper's alone. */
+static vv_err_t *check_private(apr_pool_t *p, int fd, const char *path)
 {
     struct stat st;
 
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        return sys_err(p, "cannot create", path);
+    if (fstat(fd, &st) != 0) {
+        return sys_err(p, "cannot stat", path);
     }
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        return vv_err(p, VV_E_INTERNAL, "%s is not a directory", path);
+    if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+        return vv_err(p, VV_E_INTERNAL, "%s is owned by uid %d with mode "
+                      "%04o; it must belong to the privileged helper (uid %d) "
+                      "and be writable by no one else: chown %d %s && chmod "
+                      "go-w %s", path, (int)st.st_uid,
+                      (unsigned)(st.st_mode & 07777), (int)geteuid(),
+                      (int)geteuid(), path, path);
     }
     return NULL;
 }
 
 vv_err_t *vv_record_init(apr_pool_t *p, const char *state_dir)
 {
+    const char *devices = apr_pstrcat(p, state_dir, "/devices", NULL);
     vv_err_t *e;
+    int fd;
 
     /* Parents as an operator's `install -d` would make them. */
     for (char *s = apr_pstrdup(p, state_dir), *slash = s + 1;
@@ -49,25 +87,25 @@ vv_err_t *vv_record_init(apr_pool_t *p, const char *state_dir)
         }
         *slash = '/';
     }
-    if ((e = make_dir(p, state_dir))) {
+    if (mkdir(state_dir, 0700) != 0 && errno != EEXIST) {
+        return sys_err(p, "cannot create", state_dir);
+    }
+    if ((e = state_fd(p, state_dir, NULL, &fd))
+        || (e = check_private(p, fd, state_dir))) {
         return e;
     }
-    return make_dir(p, dev_dir(p, state_dir));
+    if (mkdirat(fd, "devices", 0700) != 0 && errno != EEXIST) {
+        return sys_err(p, "cannot create", devices);
+    }
+    if ((e = state_fd(p, state_dir, "devices", &fd))) {
+        return e;
+    }
+    return check_private(p, fd, devices);
 }
 
-static vv_err_t *sync_dir(apr_pool_t *p, const char *dir)
+static vv_err_t *sync_fd(apr_pool_t *p, int fd, const char *what)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) != 0) {
-        vv_err_t *e = sys_err(p, "cannot sync", dir);
-        if (fd >= 0) {
-            close(fd);
-        }
-        return e;
-    }
-    close(fd);
-    return NULL;
+    return fsync(fd) != 0 ? sys_err(p, "cannot sync", what) : NULL;
 }
 
 static cJSON *to_json(const vv_record_t *r)
@@ -102,38 +140,50 @@ static cJSON *to_json(const vv_record_t *r)
 vv_err_t *vv_record_put(apr_pool_t *p, const char *state_dir,
                         const vv_record_t *rec)
 {
-    const char *dir = dev_dir(p, state_dir);
-    const char *path = apr_pstrcat(p, dir, "/", rec->address, ".json", NULL);
-    const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
-    cJSON *json = to_json(rec);
-    char *text = cJSON_Print(json);
-    size_t len = text ? strlen(text) : 0;
-    int fd, ok;
+    const char *name = apr_pstrcat(p, rec->address, ".json", NULL);
+    const char *tmp = apr_pstrcat(p, name, ".tmp", NULL);
+    const char *where = apr_pstrcat(p, state_dir, "/devices/", name, NULL);
+    cJSON *json;
+    char *text;
+    size_t len;
+    vv_err_t *e;
+    int dir, fd, ok;
 
+    if ((e = state_fd(p, state_dir, "devices", &dir))) {
+        return e;
+    }
+    json = to_json(rec);
+    text = cJSON_Print(json);
+    len = text ? strlen(text) : 0;
     cJSON_Delete(json);
     if (!text) {
         return vv_err(p, VV_E_INTERNAL, "out of memory writing a record");
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-              0600);
+    fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
+                | O_NOFOLLOW, 0600);
     ok = fd >= 0 && write(fd, text, len) == (ssize_t)len
         && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
     cJSON_free(text);
     if (fd >= 0 && close(fd) != 0) {
         ok = 0;
     }
-    if (!ok || rename(tmp, path) != 0) {
-        vv_err_t *e = sys_err(p, "cannot write record", path);
-        unlink(tmp);
+    if (!ok || renameat(dir, tmp, dir, name) != 0) {
+        e = sys_err(p, "cannot write record", where);
+        unlinkat(dir, tmp, 0);
         return e;
     }
-    return sync_dir(p, dir);
+    return sync_fd(p, dir, state_dir);
 }
 
 static const char *str_field(apr_pool_t *p, const cJSON *o, const char *name)
 {
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, name);
     return cJSON_IsString(f) ? apr_pstrdup(p, f->valuestring) : NULL;
+}
+
+static int hex4(const char *s)
+{
+    return strlen(s) == 4 && strspn(s, "0123456789abcdefABCDEF") == 4;
 }
 
 static vv_record_t *from_json(apr_pool_t *p, const cJSON *o)
@@ -147,40 +197,41 @@ static vv_record_t *from_json(apr_pool_t *p, const cJSON *o)
     r->address = str_field(p, o, "address");
     r->driver = str_field(p, o, "original_driver");
     r->phase = str_field(p, o, "phase");
+    r->override = str_field(p, o, "original_driver_override");
+    r->companion_of = str_field(p, o, "companion_of");
+    /* The names become paths below drivers/ when the device is restored:
+     * what VolantVfioDriver would accept, nothing else. */
     if (!r->address || !vv_addr_parse(r->address, &a) || !r->driver
-        || !r->phase || !v || !d) {
+        || (*r->driver && !vv_driver_name_ok(r->driver))
+        || (r->override && !vv_driver_name_ok(r->override))
+        || (r->companion_of && !vv_addr_parse(r->companion_of, &a))
+        || !r->phase || !v || !d || !hex4(v) || !hex4(d)) {
         return NULL;
     }
+    vv_addr_parse(r->address, &a);
     r->address = apr_pstrdup(p, a.text);
     r->vendor = (unsigned)strtoul(v, NULL, 16);
     r->device = (unsigned)strtoul(d, NULL, 16);
-    r->override = str_field(p, o, "original_driver_override");
-    r->companion_of = str_field(p, o, "companion_of");
     r->remote = str_field(p, o, "remote");
     r->time = cJSON_IsNumber(t) ? (apr_time_t)t->valuedouble : 0;
     r->pid = cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0;
     return r;
 }
 
-static vv_err_t *read_record(apr_pool_t *p, const char *path,
-                             vv_record_t **out)
+static vv_err_t *read_record(apr_pool_t *p, int dir, const char *name,
+                             const char *state_dir, vv_record_t **out)
 {
-    char buf[8192];
-    ssize_t n;
+    const char *path = apr_pstrcat(p, state_dir, "/devices/", name, NULL);
+    char *text;
+    long n = vv_file_slurp(p, dir, name, &text);
     cJSON *json;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
     *out = NULL;
-    if (fd < 0) {
-        return errno == ENOENT ? NULL : sys_err(p, "cannot read", path);
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
     if (n < 0) {
-        return sys_err(p, "cannot read", path);
+        errno = (int)-n;
+        return n == -ENOENT ? NULL : sys_err(p, "cannot read", path);
     }
-    buf[n] = '\0';
-    json = cJSON_Parse(buf);
+    json = cJSON_Parse(text);
     *out = json ? from_json(p, json) : NULL;
     cJSON_Delete(json);
     if (!*out) {
@@ -193,20 +244,33 @@ static vv_err_t *read_record(apr_pool_t *p, const char *path,
 vv_err_t *vv_record_get(apr_pool_t *p, const char *state_dir,
                         const char *address, vv_record_t **out)
 {
-    return read_record(p, apr_pstrcat(p, dev_dir(p, state_dir), "/",
-                                      address, ".json", NULL), out);
+    vv_err_t *e;
+    int dir;
+
+    *out = NULL;
+    if ((e = state_fd(p, state_dir, "devices", &dir))) {
+        return e;
+    }
+    return read_record(p, dir, apr_pstrcat(p, address, ".json", NULL),
+                       state_dir, out);
 }
 
 vv_err_t *vv_record_drop(apr_pool_t *p, const char *state_dir,
                          const char *address)
 {
-    const char *dir = dev_dir(p, state_dir);
-    const char *path = apr_pstrcat(p, dir, "/", address, ".json", NULL);
+    const char *name = apr_pstrcat(p, address, ".json", NULL);
+    vv_err_t *e;
+    int dir;
 
-    if (unlink(path) != 0 && errno != ENOENT) {
-        return sys_err(p, "cannot remove", path);
+    if ((e = state_fd(p, state_dir, "devices", &dir))) {
+        return e;
     }
-    return sync_dir(p, dir);
+    if (unlinkat(dir, name, 0) != 0 && errno != ENOENT) {
+        return sys_err(p, "cannot remove", apr_pstrcat(p, state_dir,
+                                                       "/devices/", name,
+                                                       NULL));
+    }
+    return sync_fd(p, dir, state_dir);
 }
 
 static int cmp_rec(const void *a, const void *b)
@@ -215,28 +279,57 @@ static int cmp_rec(const void *a, const void *b)
                   (*(vv_record_t *const *)b)->address);
 }
 
+/* The entries of an open directory.  Returns 0 or -errno. */
+static int names_at(apr_pool_t *p, int dir, apr_array_header_t **out)
+{
+    int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *ent;
+
+    if (!d) {
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -err;
+    }
+    *out = apr_array_make(p, 8, sizeof(const char *));
+    while ((ent = readdir(d))) {
+        if (ent->d_name[0] != '.') {
+            APR_ARRAY_PUSH(*out, const char *) = apr_pstrdup(p, ent->d_name);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
 vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
                          apr_array_header_t **out)
 {
-    const char *dir = dev_dir(p, state_dir);
     apr_array_header_t *list = apr_array_make(p, 4, sizeof(vv_record_t *));
-    DIR *d = opendir(dir);
-    struct dirent *ent;
+    apr_array_header_t *names = NULL;
     vv_err_t *first = NULL;
+    int dir, rc;
 
     *out = list;
-    if (!d) {
-        return errno == ENOENT ? NULL : sys_err(p, "cannot list", dir);
+    if ((first = state_fd(p, state_dir, "devices", &dir))) {
+        return dir == -ENOENT ? NULL : first;
     }
-    while ((ent = readdir(d))) {
-        size_t n = strlen(ent->d_name);
+    if ((rc = names_at(p, dir, &names)) < 0) {
+        errno = -rc;
+        return sys_err(p, "cannot list", apr_pstrcat(p, state_dir,
+                                                     "/devices", NULL));
+    }
+    for (int i = 0; i < names->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(names, i, const char *);
+        size_t n = strlen(name);
         vv_record_t *r;
         vv_err_t *e;
 
-        if (n < 6 || strcmp(ent->d_name + n - 5, ".json") != 0) {
+        if (n < 6 || strcmp(name + n - 5, ".json") != 0) {
             continue;
         }
-        e = read_record(p, apr_pstrcat(p, dir, "/", ent->d_name, NULL), &r);
+        e = read_record(p, dir, name, state_dir, &r);
         if (e && !first) {
             first = e;
         }
@@ -244,7 +337,6 @@ vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
             APR_ARRAY_PUSH(list, vv_record_t *) = r;
         }
     }
-    closedir(d);
     qsort(list->elts, (size_t)list->nelts, sizeof(vv_record_t *), cmp_rec);
     return first;
 }
@@ -300,12 +392,16 @@ static int is_refusal(vv_kind_t k)
 void vv_stats_count(apr_pool_t *p, const char *state_dir, int bind,
                     const vv_err_t *err)
 {
-    const char *path = apr_pstrcat(p, state_dir, "/stats.json", NULL);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = dir < 0 ? -1 : openat(dir, "stats.json", O_RDWR | O_CREAT
+                                   | O_CLOEXEC | O_NOFOLLOW, 0600);
     char buf[8192], *text;
     vv_stats_t s;
     ssize_t n;
 
+    if (dir >= 0) {
+        close(dir);
+    }
     /* Handlers run in parallel (refusals need no host lock): serialise. */
     if (fd < 0 || flock(fd, LOCK_EX) != 0) {
         if (fd >= 0) {
@@ -341,9 +437,14 @@ void vv_stats_count(apr_pool_t *p, const char *state_dir, int bind,
 void vv_stats_read(apr_pool_t *p, const char *state_dir, vv_stats_t *out)
 {
     char buf[8192];
-    int fd = open(apr_pstrcat(p, state_dir, "/stats.json", NULL),
-                  O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = dir < 0 ? -1 : openat(dir, "stats.json", O_RDONLY | O_CLOEXEC
+                                   | O_NOFOLLOW);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
+
+    if (dir >= 0) {
+        close(dir);
+    }
 
     if (fd >= 0) {
         close(fd);
@@ -356,17 +457,19 @@ void vv_stats_read(apr_pool_t *p, const char *state_dir, vv_stats_t *out)
 
 struct vv_lock {
     int fd;
+    int dir;              /* the state directory */
     int held;             /* the flock is ours: so is the inflight file */
-    const char *inflight;
+    const char *inflight; /* its path, for messages */
 };
 
 void vv_lock_free(vv_lock_t *lock)
 {
     if (lock && lock->fd >= 0) {
         if (lock->held) {
-            unlink(lock->inflight);
+            unlinkat(lock->dir, "inflight", 0);
         }
         close(lock->fd); /* releases the flock */
+        close(lock->dir);
         lock->fd = -1;
         lock->held = 0;
     }
@@ -378,52 +481,49 @@ static apr_status_t lock_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-/* The address of addrs another operation is working on, or NULL. */
-static const char *overlap(apr_pool_t *p, const char *inflight,
+/* The address of addrs another operation is working on, or NULL.  The
+ * note is read whole, whatever its size. */
+static const char *overlap(apr_pool_t *p, int dir,
                            const apr_array_header_t *addrs)
 {
-    char buf[16384];
-    int fd = open(inflight, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    apr_hash_t *busy = apr_hash_make(p);
+    char *text, *line, *state;
 
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (n <= 0) {
+    if (vv_file_slurp(p, dir, "inflight", &text) <= 0) {
         return NULL;
     }
-    buf[n] = '\0';
+    for (line = apr_strtok(text, "\n", &state); line;
+         line = apr_strtok(NULL, "\n", &state)) {
+        apr_hash_set(busy, line, APR_HASH_KEY_STRING, line);
+    }
     for (int i = 0; i < addrs->nelts; i++) {
         const char *a = APR_ARRAY_IDX(addrs, i, const char *);
-        const char *hit = apr_pstrcat(p, "\n", a, "\n", NULL);
-        if (strstr(buf, hit)) {
+        if (apr_hash_get(busy, a, APR_HASH_KEY_STRING)) {
             return a;
         }
     }
     return NULL;
 }
 
-static vv_err_t *note_inflight(apr_pool_t *p, const char *inflight,
+static vv_err_t *note_inflight(apr_pool_t *p, int dir, const char *inflight,
                                const apr_array_header_t *addrs)
 {
-    const char *tmp = apr_pstrcat(p, inflight, ".tmp", NULL);
-    const char *text = "\n";
+    /* Built once: one line per address, in one allocation. */
+    const char *text = apr_pstrcat(p, "\n", apr_array_pstrcat(p, addrs, '\n'),
+                                   "\n", NULL);
     vv_err_t *e;
     int fd, ok;
 
-    for (int i = 0; i < addrs->nelts; i++) {
-        text = apr_pstrcat(p, text, APR_ARRAY_IDX(addrs, i, const char *),
-                           "\n", NULL);
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fd = openat(dir, "inflight.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
+                | O_NOFOLLOW, 0600);
     if (fd < 0) {
         return sys_err(p, "cannot write", inflight);
     }
     ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
     ok = (close(fd) == 0) && ok;
-    if (!ok || rename(tmp, inflight) != 0) {
+    if (!ok || renameat(dir, "inflight.tmp", dir, "inflight") != 0) {
         e = sys_err(p, "cannot write", inflight);
-        unlink(tmp);
+        unlinkat(dir, "inflight.tmp", 0);
         return e;
     }
     return NULL;
@@ -440,9 +540,16 @@ vv_err_t *vv_lock_take(apr_pool_t *p, const char *state_dir,
 
     lock->inflight = apr_pstrcat(p, state_dir, "/inflight", NULL);
     lock->held = 0;
-    lock->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    lock->dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    lock->fd = lock->dir < 0 ? -1
+        : openat(lock->dir, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                 0600);
     if (lock->fd < 0) {
-        return sys_err(p, "cannot open", path);
+        e = sys_err(p, "cannot open", path);
+        if (lock->dir >= 0) {
+            close(lock->dir);
+        }
+        return e;
     }
     apr_pool_cleanup_register(p, lock, lock_cleanup, apr_pool_cleanup_null);
     while (flock(lock->fd, LOCK_EX | LOCK_NB) != 0) {
@@ -450,7 +557,7 @@ vv_err_t *vv_lock_take(apr_pool_t *p, const char *state_dir,
         if (errno != EWOULDBLOCK && errno != EINTR) {
             return sys_err(p, "cannot lock", path);
         }
-        if ((busy = overlap(p, lock->inflight, addrs))) {
+        if ((busy = overlap(p, lock->dir, addrs))) {
             return vv_err(p, VV_E_STATE, "device %s is being bound or "
                           "unbound by another request; retry when it ends",
                           busy);
@@ -462,7 +569,7 @@ vv_err_t *vv_lock_take(apr_pool_t *p, const char *state_dir,
         apr_sleep(apr_time_from_msec(20));
     }
     lock->held = 1;
-    if ((e = note_inflight(p, lock->inflight, addrs))) {
+    if ((e = note_inflight(p, lock->dir, lock->inflight, addrs))) {
         return e;
     }
     *out = lock;

@@ -64,9 +64,35 @@ static const char *check_text(const char *text, size_t n)
     return NULL;
 }
 
+/* The first key an object (at any depth) holds twice, or NULL.  Parsers
+ * disagree on which value of a duplicate wins (cJSON the first, Go and
+ * most proxies the last), so a body with one means nothing.  cJSON stops
+ * nesting at CJSON_NESTING_LIMIT, which bounds the recursion. */
+static const char *duplicate_key(apr_pool_t *p, const cJSON *j)
+{
+    apr_hash_t *seen = cJSON_IsObject(j) && j->child && j->child->next
+        ? apr_hash_make(p) : NULL;
+    const cJSON *c;
+
+    for (c = j->child; c; c = c->next) {
+        const char *dup;
+        if (seen && c->string) {
+            if (apr_hash_get(seen, c->string, APR_HASH_KEY_STRING)) {
+                return c->string;
+            }
+            apr_hash_set(seen, c->string, APR_HASH_KEY_STRING, c);
+        }
+        if (c->child && (dup = duplicate_key(p, c))) {
+            return dup;
+        }
+    }
+    return NULL;
+}
+
 vv_err_t *vv_request_json(apr_pool_t *p, const char *text, size_t len,
                           cJSON **out)
 {
+    const char *dup;
     const char *why = check_text(text, len);
     cJSON *json;
 
@@ -83,6 +109,12 @@ vv_err_t *vv_request_json(apr_pool_t *p, const char *text, size_t len,
     if (!cJSON_IsObject(json)) {
         cJSON_Delete(json);
         return bad(p, "request body must be a JSON object");
+    }
+    if ((dup = duplicate_key(p, json))) {
+        vv_err_t *e = vv_err(p, VV_E_BAD_REQUEST, "duplicate key in request "
+                             "body: %s", vv_err_quote(p, dup));
+        cJSON_Delete(json);
+        return e;
     }
     *out = json;
     return NULL;

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -148,14 +151,28 @@ vv_err_t *vv_sysdev_open(apr_pool_t *p, const vv_host_t *h,
         return e;
     }
     d->fd = open(d->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (d->fd < 0) {
+    if (d->fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
         /* Gone between the readlink and here: hot-unplug. */
         return vv_err(p, VV_E_NOT_FOUND, "PCI device not found: %s", a->text);
     }
+    if (d->fd < 0) {
+        /* Out of descriptors, memory: our failure, never "not found". */
+        return vv_err(p, VV_E_INTERNAL, "cannot open %s: %s", d->path,
+                      strerror(errno));
+    }
+    d->pool = p;
     apr_pool_cleanup_register(p, (void *)(intptr_t)d->fd, close_fd,
                               apr_pool_cleanup_null);
     *out = d;
     return NULL;
+}
+
+void vv_sysdev_close(vv_sysdev_t *d)
+{
+    if (d->fd >= 0) {
+        apr_pool_cleanup_run(d->pool, (void *)(intptr_t)d->fd, close_fd);
+        d->fd = -1;
+    }
 }
 
 static int read_at(int dirfd, const char *name, char *buf, size_t size)
@@ -389,6 +406,141 @@ int vv_dev_busy(const char *path)
     }
     close(fd);
     return 0;
+}
+
+int vv_dev_claimed(const char *path, const char *devno, int plain_ok)
+{
+    unsigned maj, min;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int err = errno;
+
+    if (fd < 0) {
+        return err == EBUSY ? 1 : -err;
+    }
+    if (fstat(fd, &st) != 0) {
+        err = errno;
+        close(fd);
+        return -err;
+    }
+    close(fd);
+    if (S_ISBLK(st.st_mode)) {
+        return sscanf(devno, "%u:%u", &maj, &min) == 2
+            && major(st.st_rdev) == maj && minor(st.st_rdev) == min
+            ? 0 : -ENOTBLK;
+    }
+    /* Without a block node, O_EXCL means nothing: only a simulator's
+     * plain files, which answer EBUSY themselves, may stand in. */
+    return plain_ok && S_ISREG(st.st_mode) ? 0 : -ENOTBLK;
+}
+
+int vv_dir_list(apr_pool_t *p, const char *path, apr_array_header_t **out)
+{
+    DIR *d = opendir(path);
+    struct dirent *ent;
+
+    if (!d) {
+        return -errno;
+    }
+    *out = apr_array_make(p, 16, sizeof(const char *));
+    while ((ent = readdir(d))) {
+        if (ent->d_name[0] != '.') {
+            APR_ARRAY_PUSH(*out, const char *) = apr_pstrdup(p, ent->d_name);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+long vv_file_slurp(apr_pool_t *p, int dirfd, const char *path, char **out)
+{
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+    size_t cap = 16384, len = 0;
+    char *buf;
+    ssize_t n;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    buf = apr_palloc(p, cap);
+    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)n;
+        if (cap - len < 4096) {
+            char *more = apr_palloc(p, cap * 2);
+            memcpy(more, buf, len);
+            buf = more;
+            cap *= 2;
+        }
+    }
+    if (n < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    close(fd);
+    buf[len] = '\0';
+    *out = buf;
+    return (long)len;
+}
+
+int vv_proc_open(int root, const char *pid)
+{
+    int fd = openat(root, pid, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+    return fd < 0 ? -errno : fd;
+}
+
+int vv_proc_each_fd(int piddir, int (*fn)(const char *target, int fddir,
+                                          const char *name, void *baton),
+                    void *baton)
+{
+    int fd = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char target[PATH_MAX];
+    struct dirent *ent;
+    DIR *d;
+
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -err;
+    }
+    while ((ent = readdir(d))) {
+        /* A descriptor closed since the listing has no link: skip it. */
+        ssize_t n = ent->d_name[0] == '.' ? -1
+            : readlinkat(dirfd(d), ent->d_name, target, sizeof(target) - 1);
+        if (n < 0) {
+            continue;
+        }
+        target[n] = '\0';
+        if (fn(target, dirfd(d), ent->d_name, baton)) {
+            break;
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+int vv_is_procfs(const char *path)
+{
+    struct statfs st;
+
+    return statfs(path, &st) == 0 && st.f_type == PROC_SUPER_MAGIC;
+}
+
+unsigned long vv_rdev_at(int dirfd, const char *name, int *is_block)
+{
+    struct statx st;
+
+    /* DONT_SYNC: a file on a hung FUSE or NFS mount answers from its
+     * cached attributes instead of blocking the caller. */
+    if (statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_TYPE, &st) != 0
+        || !(S_ISBLK(st.stx_mode) || S_ISCHR(st.stx_mode))) {
+        return 0;
+    }
+    *is_block = S_ISBLK(st.stx_mode);
+    return (unsigned long)makedev(st.stx_rdev_major, st.stx_rdev_minor);
 }
 
 /* The child: one open, one write, report errno through the pipe.  It keeps

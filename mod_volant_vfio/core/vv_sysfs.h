@@ -1,7 +1,7 @@
-/* The one place that touches the kernel's files: sysfs, /dev/vfio and the
- * few /proc files we read, all under roots the configuration names (tests
- * point them at a simulator).  Reads are safe in unprivileged workers;
- * writes (added with bind) belong to the privileged helper only. */
+/* The one place that touches the kernel's files: sysfs, /dev and the
+ * /proc files we read, all under roots the configuration names (tests
+ * point them at a simulator); vv_netlink.c asks rtnetlink.  Reads are safe
+ * in unprivileged workers; writes belong to the privileged helper only. */
 #ifndef VV_SYSFS_H
 #define VV_SYSFS_H
 
@@ -27,13 +27,19 @@ vv_err_t *vv_host_make(apr_pool_t *p, const char *sysfs, const char *dev,
 typedef struct vv_sysdev {
     vv_addr_t addr;
     const char *path; /* "<sysfs>/devices/.../<addr>" */
-    int fd;           /* O_PATH directory fd, closed with the pool */
+    int fd;           /* O_PATH directory fd: vv_sysdev_close, or the pool */
+    apr_pool_t *pool;
 } vv_sysdev_t;
 
-/* VV_E_NOT_FOUND when the address has no device.  The resolved path must
- * lie under <sysfs>/devices/ and end in the address itself. */
+/* VV_E_NOT_FOUND when the address has no device; VV_E_INTERNAL when it
+ * cannot be opened for another reason (no descriptor left).  The resolved
+ * path must lie under <sysfs>/devices/ and end in the address itself. */
 vv_err_t *vv_sysdev_open(apr_pool_t *p, const vv_host_t *h,
                          const vv_addr_t *a, vv_sysdev_t **out);
+
+/* Closes the directory now: a listing of 4,096 devices holds one at a
+ * time, not 4,096 until the request ends. */
+void vv_sysdev_close(vv_sysdev_t *d);
 
 /* Reads a small attribute with its trailing newline removed.
  * Returns the length, or -errno. */
@@ -90,6 +96,43 @@ const char *vv_link_target(apr_pool_t *p, const char *path);
 /* Whether a device node is open exclusively by someone else: an open for
  * reading and writing fails with EBUSY (how /dev/vfio/N behaves). */
 int vv_dev_busy(const char *path);
+
+/* The kernel's own answer to "does anyone use this disk": an exclusive
+ * open of its block node fails with EBUSY while a filesystem (any type),
+ * swap, md, device-mapper or bcache claims it or one of its partitions.
+ * Returns 1 when claimed, 0 when free, -errno when it cannot tell, and
+ * -ENOTBLK when the node is not the block device numbered devno ("259:0");
+ * plain_ok accepts a plain file as the node (a simulator's /dev). */
+int vv_dev_claimed(const char *path, const char *devno, int plain_ok);
+
+/* The names in a directory, dot entries left out.  Returns 0 or -errno. */
+int vv_dir_list(apr_pool_t *p, const char *path, apr_array_header_t **out);
+
+/* A whole file of any size (a process's maps), NUL-terminated, path
+ * relative to dirfd (AT_FDCWD for none), its last component never a
+ * symbolic link.  Returns its length or -errno. */
+long vv_file_slurp(apr_pool_t *p, int dirfd, const char *path, char **out);
+
+/* A process's directory under procfs (root: its open directory), opened
+ * once so that its files are read without walking /proc again.
+ * Returns the descriptor or -errno. */
+int vv_proc_open(int root, const char *pid);
+
+/* Calls fn for each open file of the process: the target of its fd link
+ * ("/dev/nvme0n1", "socket:[123]") and, for fn to stat when it must, the
+ * fd directory and entry.  fn returns nonzero to stop.  Returns 0 or
+ * -errno when the fds cannot be listed. */
+int vv_proc_each_fd(int piddir, int (*fn)(const char *target, int fddir,
+                                          const char *name, void *baton),
+                    void *baton);
+
+/* Whether path is a procfs mount (not a simulator's tree). */
+int vv_is_procfs(const char *path);
+
+/* The device number of the character or block device name (below dirfd)
+ * leads to; 0 when it is something else or cannot be read.  Never waits
+ * on a remote or FUSE filesystem's server. */
+unsigned long vv_rdev_at(int dirfd, const char *name, int *is_block);
 
 /* --- writes: the privileged helper only ---------------------------------- */
 

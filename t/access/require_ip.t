@@ -9,7 +9,7 @@ use Apache::TestRequest ();
 use Apache::TestUtil qw(t_cmp);
 use VVTest;
 
-plan tests => 11;
+plan tests => 15;
 
 my $key = 'test-key-0123456789abcdef';
 my $path = api('/devices/info');
@@ -36,6 +36,18 @@ ok t_cmp($code, 200, 'RequireAny ip (denied) or key: the key gets in');
 ($code, $b) = post_as('vv_key_or_ip', $path, $body);
 ok t_cmp([$code, $b->{error}], [401, 'invalid api key'],
          'RequireAny ip (denied) or key: without it, 401');
+
+# RequireAny as README documents it: the address or the key, either.
+($code) = post_as('vv_ip_or_key', $path, $body);
+ok t_cmp($code, 200, 'RequireAny ip (admitted) or key: no key needed');
+($code) = post_as('vv_ip_or_key', $path, $body, 'X-API-Key' => 'wrong');
+ok t_cmp($code, 200, 'RequireAny ip (admitted) or key: a wrong key does not matter');
+# The fail-safe stays where no Require line names the key provider.
+($code, $b) = post_as('vv_key_only', $path, $body);
+ok t_cmp([$code, $b->{error}], [401, 'invalid api key'],
+         'a key with no Require line: still required');
+($code) = post_as('vv_key_only', $path, $body, 'X-API-Key' => $key);
+ok t_cmp($code, 200, 'and accepted');
 
 ($code) = post_as('default', $path, $body);
 ok t_cmp($code, 200, 'the default host lets loopback in');

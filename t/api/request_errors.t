@@ -10,7 +10,7 @@ use Apache::TestUtil qw(t_cmp);
 use File::Path ();
 use VVTest;
 
-plan tests => 47;
+plan tests => 48;
 
 my $info = api('/devices/info');
 my $good = '{"pci_address":"0000:01:00.0"}';
@@ -52,7 +52,9 @@ for my $case (['{"pci_address":', 'truncated JSON'],
 }
 ($code, $b) = raw_post($info, 'application/json',
                        '{"pci_address":"0000:01:00.0","pci_address":"x"}');
-ok t_cmp($code, 200, 'a duplicate key: the first one counts');
+ok t_cmp($code, 400, 'a duplicate key is a 400: parsers disagree on which counts');
+ok t_cmp($b->{error}, 'duplicate key in request body: pci_address',
+         'the error names the key');
 
 # methods
 ($code, $b, $res) = request_raw('GET', $info);

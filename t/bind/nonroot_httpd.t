@@ -161,8 +161,10 @@ ok t_cmp($log, qr/VFIO20013: helper runs as uid $nobody, not root/,
 sim('log clear');
 my ($bst, $bind) = call('POST', '/devices/bind', { pci_addresses => [$dev] });
 ok t_cmp($bst, 500, 'bind: 500 (the kernel refuses the helper)');
+# The in-use guard is the first to meet the missing privilege: it cannot
+# read other users' processes, and refuses rather than guess.
 ok t_cmp($bind->{error} // '',
-         qr/^device $dev: .*permission denied \(the privileged helper runs as uid $nobody; start httpd as root\)/,
+         qr/^cannot tell whether device $dev is in use: cannot read .*: Permission denied \(the privileged helper runs as uid $nobody; start httpd as root\)/,
          'bind: the error says permission denied, the uid and the fix');
 ok t_cmp(driver_of($dev), 'igb', 'the device keeps its driver');
 ok t_cmp(override_of($dev), '(null)', 'no driver_override left behind');

@@ -1,7 +1,8 @@
 # The sysfs facts the module and its simulator rely on (KERNEL.md's table)
 # hold on the real kernel: every scenario of t/fidelity runs inside the VM
 # with vv-scenario against "/", step by step, and leaves the VM as it booted.
-# Each run's output is kept in build/e2e/.work/fidelity/kernel/ so that
+# Each run's output is kept in build/e2e/.work/fidelity/kernel/ (6.1; other
+# kernels: kernel-SERIES/, build/e2e/run sets VV_E2E_FIDELITY_OUT) so that
 # t/fidelity/compare can set it against the simulator's.
 use strict;
 use warnings;
@@ -14,7 +15,8 @@ use VVE2E qw(guest boot_state_drift restore_boot_state require_vm);
 require_vm();
 my @scen = sort glob 't/fidelity/*.scen';
 plan skip_all => 'no scenarios in t/fidelity' unless @scen;
-my $out_dir = ($ENV{VV_E2E_WORK} // 'build/e2e/.work') . '/fidelity/kernel';
+my $out_dir = $ENV{VV_E2E_FIDELITY_OUT}
+    // ($ENV{VV_E2E_WORK} // 'build/e2e/.work') . '/fidelity/kernel';
 make_path($out_dir);
 
 for my $file (@scen) {

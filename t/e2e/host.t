@@ -1,6 +1,7 @@
 # GET /api/v1/vfio/host on a real kernel with an emulated Intel IOMMU reports
 # what the guest's sysfs and /dev say: IOMMU on, its group count, vfio-pci
-# loaded, the container node, no cdev interface on 6.1, the kernel release.
+# loaded, the container node, no cdev interface (Debian's 6.1 and 6.12 are
+# built without IOMMUFD), the kernel release.
 use strict;
 use warnings;
 use Test::More;
@@ -21,7 +22,7 @@ is($h->{iommu_group_count}, $groups, 'iommu_group_count matches /sys/kernel/iomm
 ok($h->{vfio_pci_available}, 'vfio_pci_available: vfio-pci is loaded');
 ok($h->{vfio_container}, 'vfio_container: /dev/vfio/vfio exists');
 ok(JSON::PP::is_bool($h->{cdev_supported}) && !$h->{cdev_supported},
-    'cdev_supported is false on 6.1 (group interface only)');
+    'cdev_supported is false on ' . ($ENV{VV_E2E_KERNEL} // 'this kernel') . ' (group interface only)');
 chomp(my $release = guest_ok('uname -r'));
 is($h->{kernel}, $release, "kernel is the guest's release ($release)");
 ok(ref $h->{helper} eq 'HASH', 'helper is reported');

@@ -12,6 +12,11 @@ use VVE2E qw(devices guest_ok driver_of group_of require_vm);
 require_vm();
 my $devs = devices();
 
+if (my $kver = $ENV{VV_E2E_KVER}) {
+    chomp(my $running = guest_ok('uname -r'));
+    is($running, $kver, "the guest runs the kernel build/e2e/run booted ($kver)");
+}
+
 for my $d (sort keys %$devs) {
     my $x = $devs->{$d};
     my $a = $x->{address};

@@ -14,7 +14,8 @@ use VVTest;
 
 our @EXPORT = qw(sim sim_load sim_state driver_of override_of records
                  record_of wait_for bind unbind info group_node helper_pid
-                 mount in_background finish descendants httpd_pid);
+                 mount in_background finish descendants httpd_pid sim_log
+                 netns_mirror netns_kind);
 
 my $json = JSON::PP->new->utf8->canonical;
 
@@ -31,13 +32,46 @@ sub sim {
     die "sim '$cmd' failed: $why\n";
 }
 
-# A fresh host: the topology, no faults, no records from earlier tests.
+# A fresh host: the topology, no faults, no records from earlier tests, and
+# the helper's network namespace rebuilt to match (rtnetlink, which the
+# simulator cannot answer, must tell what its sysfs shows).
 sub sim_load {
     my ($name) = @_;
+    my $file = Apache::Test::vars('top_dir') . "/t/topologies/$name.json";
     sim('release all');
-    sim("load " . Apache::Test::vars('top_dir') . "/t/topologies/$name.json");
+    sim("load $file");
+    netns_mirror($file);
     unlink glob("$ENV{VV_TEST_STATE}/devices/*.json");
     sim('log clear');
+}
+
+# The namespace t/run-apache-test made for the whole run (VV_NETNS) gets
+# the topology's interfaces; never the host's own.
+sub netns_mirror {
+    my ($file) = @_;
+    die "VV_NETNS is not set: run the bind suite through t/run-apache-test\n"
+        unless $ENV{VV_NETNS};
+    my $tool = Apache::Test::vars('top_dir') . '/build/sysfs-sim/netns-mirror';
+    my $out = `'$tool' '$file' 2>&1`;
+    die "netns-mirror $file failed:\n$out" if $?;
+    return $out;
+}
+
+# The kind of a link in the helper's namespace ('' for a device's own, a
+# dummy or ifb stand-in: 'dummy', 'ifb'; 'bridge', 'bond', 'vlan', ...), or
+# undef when it is not there (a kind this kernel lacks: netns-mirror left it
+# out).
+sub netns_kind {
+    my ($name) = @_;
+    my $out = `ip -j -d link show dev '$name' 2>/dev/null`;
+    return undef if $? || !$out;
+    my $l = $json->decode($out)->[0] // return undef;
+    return $l->{linkinfo}{info_kind} // '';
+}
+
+# sim/log: every sysfs write since the last "log clear".
+sub sim_log {
+    return do { local (@ARGV, $/) = (mount() . '/sim/log'); <> } // '';
 }
 
 sub sim_state {

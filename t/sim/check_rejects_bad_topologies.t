@@ -51,6 +51,47 @@ my @cases = (
     ['empty nvidia model', sub { $_[0]{devices}[2]{nvidia}{model} = '' }, qr/devices\[2\] 0000:01:00\.0: "model" must be 1-95 characters/],
     ['nvidia model with a newline', sub { $_[0]{devices}[2]{nvidia}{model} = "A\nDevice Minor: 9" }, qr/"model" must be 1-95 characters without newline/],
     ['bad driver id', sub { $_[0]{drivers}[1]{ids} = ['10de-2204'] }, qr/drivers\[1\] nvidia: bad id "10de-2204"/],
+    ['a virtual_net kind that is none', sub { $_[0]{virtual_net} = [{name => 'br0', kind => 'brdge'}] }, qr/virtual_net\[0\]: interface br0: bad "kind" \(a virtual_net interface is bridge, bond, team or openvswitch\)/],
+    ['a master as an upper', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', uppers => [{name => 'br0', kind => 'bridge'}]}] }, qr/interface br0: bad "kind" \(an upper is vlan, macvlan or ipvlan\)/],
+    ['a vlan without id', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', uppers => [{name => 'eth0.5', kind => 'vlan'}]}] }, qr/eth0\.5: a vlan needs an "id"/],
+    ['an id on a macvlan', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', uppers => [{name => 'mv0', kind => 'macvlan', id => 3}]}] }, qr/mv0: a vlan needs an "id" \(1-4094\), other kinds have none/],
+    ['a vlan id out of range', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', uppers => [{name => 'v', kind => 'vlan', id => 4095}]}] }, qr/"id" must be an integer from 1 to 4094/],
+    ['one vlan id twice', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', uppers => [{name => 'a', kind => 'vlan', id => 7}, {name => 'b', kind => 'vlan', id => 7}]}] }, qr/vlan id 7 twice on eth0/],
+    ['an upper above its lower\'s MTU', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', uppers => [{name => 'a', kind => 'macvlan', mtu => 9000}]}] }, qr/upper a: mtu 9000 above its lower's \(1500\)/],
+    ['an unknown key on an upper', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', uppers => [{name => 'a', kind => 'macvlan', under => 'virtio0'}]}] }, qr/unknown key "under"/],
+    ['a master that is not virtual', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', master => 'eth9'}] }, qr/interface eth0: master "eth9" is not another virtual_net interface/],
+    ['a master loop', sub { $_[0]{virtual_net} = [{name => 'a', kind => 'bridge', master => 'b'}, {name => 'b', kind => 'bond', master => 'a'}] }, qr/interface a: master chain loops/],
+    ['an OVS internal port on a bridge', sub { $_[0]{virtual_net} = [{name => 'br0', kind => 'bridge'}, {name => 'p', kind => 'openvswitch', master => 'br0'}] }, qr/interface p: an openvswitch interface with a master is an internal port/],
+    ['a port of an OVS internal port', sub { $_[0]{virtual_net} = [{name => 'dp', kind => 'openvswitch'}, {name => 'p', kind => 'openvswitch', master => 'dp'}]; $_[0]{devices}[3]{net} = [{name => 'eth0', master => 'p'}] }, qr/master "p" is an Open vSwitch internal port, not a datapath/],
+    ['one name for a device\'s interface and a virtual one', sub { $_[0]{virtual_net} = [{name => 'eth0', kind => 'bridge'}]; $_[0]{devices}[3]{net} = [{name => 'eth0'}] }, qr/interface name "eth0" used twice/],
+    ['an interface called lo', sub { $_[0]{devices}[3]{net} = [{name => 'lo'}] }, qr/bad interface name "lo"/],
+    ['table 0', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', routes => ['10.0.0.0/8 table 0']}] }, qr/bad route "10\.0\.0\.0\/8 table 0" \(.*"table N"\)/],
+    ['a table by name', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', routes => ['10.0.0.0/8 table main']}] }, qr/bad route/],
+    ['a default route without gateway', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', routes => ['default table 100']}] }, qr/bad route "default table 100"/],
+    ['one route on two interfaces', sub {
+        $_[0]{devices}[3]{net} = [{name => 'eth0', routes => ['default via 10.0.0.1 table 100']}];
+        $_[0]{devices}[6]{net} = [{name => 'eth1', routes => ['0.0.0.0/0 via 10.1.0.1 table 100']}];
+    }, qr/route 0\.0\.0\.0\/0 in table 100 is on eth0 and eth1: the kernel refuses the second/],
+    ['an address flag that is none', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', addresses => ['10.0.0.5/24 nodad']}] }, qr/bad address "10\.0\.0\.5\/24 nodad" \(want ADDR\/PLEN, optionally followed by "noprefixroute"\)/],
+    ['netns of the wrong type', sub { $_[0]{devices}[3]{net} = [{name => 'eth0', netns => 'no'}] }, qr/"netns" must be true or false/],
+    ['swap and mounted', sub { $_[0]{devices}[3]{block} = [{name => 'sda', swap => JSON::PP::true, mounted => '/'}] }, qr/sda: swap and mounted at once/],
+    ['an fstype without mount', sub { $_[0]{devices}[3]{block} = [{name => 'sda', fstype => 'btrfs'}] }, qr/sda: "fstype" is a filesystem name, for a mounted device/],
+    ['an open_by comm too long', sub { $_[0]{devices}[3]{block} = [{name => 'sda', open_by => {pid => 9, comm => 'qemu-system-x86_64'}}] }, qr/open_by needs a pid and a comm of 1-15 characters/],
+    ['open_by without pid', sub { $_[0]{devices}[3]{block} = [{name => 'sda', open_by => [{comm => 'qemu'}]}] }, qr/open_by needs a pid/],
+    ['a DRM minor beyond the primaries', sub { $_[0]{devices}[2]{drm} = [{name => 'card64'}] }, qr/bad drm minor "card64" \(want card0-card63 or renderD128-renderD191\)/],
+    ['a render node below 128', sub { $_[0]{devices}[2]{drm} = [{name => 'renderD5'}] }, qr/bad drm minor "renderD5"/],
+    ['a DRM name with a leading zero', sub { $_[0]{devices}[2]{drm} = [{name => 'card01'}] }, qr/bad drm minor "card01"/],
+    ['one DRM minor twice', sub { $_[0]{devices}[2]{drm} = [{name => 'card0'}]; $_[0]{devices}[5]{drm} = [{name => 'card0'}] }, qr/devices\[5\] 0000:02:00\.0: drm minor "card0" used twice/],
+    ['one fb minor twice', sub { $_[0]{devices}[2]{fb} = {minor => 1}; $_[0]{devices}[5]{fb} = {minor => 1} }, qr/fb minor 1 used twice/],
+    ['one uio minor twice', sub { $_[0]{devices}[2]{uio} = {minor => 0}; $_[0]{devices}[5]{uio} = {minor => 0} }, qr/uio minor 0 used twice/],
+    ['an fb minor out of range', sub { $_[0]{devices}[2]{fb} = {minor => 32} }, qr/"minor" must be an integer from 0 to 31/],
+    ['a resource that is none', sub { $_[0]{devices}[2]{mapped_by} = {pid => 9, comm => 'dpdk', resource => 'resource6'} }, qr/bad resource "resource6" \(want resource0-resource5, optionally _wc\)/],
+    ['a mapping without resource', sub { $_[0]{devices}[2]{mapped_by} = [{pid => 9, comm => 'dpdk'}] }, qr/missing "resource"/],
+    ['one pid, two comms', sub {
+        $_[0]{devices}[2]{mapped_by} = {pid => 9, comm => 'dpdk', resource => 'resource0'};
+        $_[0]{devices}[5]{drm} = [{name => 'renderD128', open_by => {pid => 9, comm => 'Xorg'}}];
+    }, qr/pid 9 is "Xorg" here and "dpdk" elsewhere/],
+    ['drm without a driver', sub { $_[0]{devices}[2]{driver} = undef; delete $_[0]{devices}[2]{nvidia}; $_[0]{devices}[2]{drm} = [{name => 'card0'}] }, qr/hints belong to a driver/],
     ['VF of a driverless PF', sub {
         push @{$_[0]{devices}}, {address => '0000:00:1f.0', vendor => '8086', device => '1572', class => '020000', driver => undef},
             {address => '0000:00:1f.1', vendor => '8086', device => '154c', class => '020000', physfn => '0000:00:1f.0', driver => undef};

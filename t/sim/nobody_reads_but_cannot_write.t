@@ -54,6 +54,8 @@ my $res = as_nobody(sub {
         ['w_probe', try_write('sys/bus/pci/drivers_probe')],
         ['w_control', try_write('sim/control')],
         ['proc_fd', opendir(my $dh, "$M/proc/4242/fd") ? 'ok' : errname()],
+        ['proc_maps', defined rd('proc/4242/maps') ? 'ok' : errname()],
+        ['proc_comm', (rd('proc/4242/comm') // errname()) =~ s/\n$//r],
         ['nv_info', (rd("proc/driver/nvidia/gpus/$GPU/information") // '') =~ /^Device Minor: \t (\d+)$/m ? $1 : errname()],
         ['if_dir', -d "$M/sys/class/net/ens5/" ? 'ok' : errname()],
         ['vfio_open', open(my $v, '+<', "$M/dev/vfio/10") ? 'ok' : errname()],
@@ -67,6 +69,8 @@ is($res->{config}, 64, 'config space: the first 64 bytes');
 is($res->{state}, 'ok', 'reads sim/state');
 is($res->{"w_$_"}, 'EACCES', "write to $_: EACCES") for qw(override bind unbind probe control);
 is($res->{proc_fd}, 'EACCES', 'proc/PID/fd is not for others');
+is($res->{proc_maps}, 'EACCES', 'nor proc/PID/maps');
+is($res->{proc_comm}, 'nvidia-persiste', 'proc/PID/comm is');
 is($res->{vfio_open}, 'EACCES', 'dev/vfio/N is root-only');
 is($res->{nv_info}, 0, "reads nvidia's information file: the GPU's minor");
 is($res->{if_dir}, 'ok', 'follows class/net/IF below a virtio device');

@@ -10,7 +10,7 @@ use SimTest;
 use File::Temp qw(tempdir);
 use Test::More;
 
-for my $topology (qw(mixed-host nic-host noiommu-host)) {
+for my $topology (qw(mixed-host nic-host noiommu-host inuse-host)) {
     subtest $topology => sub {
         my $dir = tempdir(CLEANUP => 1) . '/tree';
         is(system($SIM, '--static', $dir, '--topology', "$TOP/t/topologies/$topology.json"), 0,

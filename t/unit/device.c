@@ -6,7 +6,9 @@
 
 #include <apr_general.h>
 #include <apr_strings.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static apr_pool_t *p;
@@ -55,6 +57,48 @@ static vv_devinfo_t *read_dev(const char *addr)
         return NULL;
     }
     return d;
+}
+
+/* Out of descriptors is our failure, never "PCI device not found": a
+ * listing that met it would otherwise answer 200 with devices missing.
+ * And a device read holds no descriptor once it returns. */
+static void no_descriptors(void)
+{
+    struct rlimit saved, tight;
+    vv_addr_t a;
+    vv_devinfo_t *d = NULL;
+    vv_err_t *e;
+    int used = 0, fd;
+    char taken[64] = { 0 };
+
+    vv_addr_parse("0000:00:1e.0", &a);
+    for (fd = 0; fd < 1024; fd++) {
+        used += fcntl(fd, F_GETFD) != -1;
+    }
+    ok(read_dev("0000:00:1e.0") != NULL, "a device read");
+    for (fd = 0; fd < 1024; fd++) {
+        used -= fcntl(fd, F_GETFD) != -1;
+    }
+    ok(used == 0, "leaves no descriptor open behind it");
+
+    /* A tight limit, every descriptor below it taken. */
+    getrlimit(RLIMIT_NOFILE, &saved);
+    tight = saved;
+    tight.rlim_cur = 64;
+    setrlimit(RLIMIT_NOFILE, &tight);
+    while ((fd = dup(0)) >= 0) {
+        taken[fd] = 1;
+    }
+    e = vv_device_read(p, host, &a, &d);
+    for (fd = 0; fd < 64; fd++) {
+        if (taken[fd]) {
+            close(fd);
+        }
+    }
+    setrlimit(RLIMIT_NOFILE, &saved);
+    ok(e && e->kind == VV_E_INTERNAL, "no descriptor left: an internal error");
+    ok(e && strstr(e->msg, "Too many open files") != NULL,
+       "naming the reason (%s)", e ? e->msg : "no error");
 }
 
 /* uevent's IDs are taken, not the attribute files'. */
@@ -172,6 +216,7 @@ int main(void)
        "a driver showing vfio-dev/ (a variant driver) counts as VFIO");
 
     ok(read_dev("0000:00:1f.0") == NULL, "a missing device is not read");
+    no_descriptors();
 
     cmd = apr_psprintf(p, "rm -rf '%s'", root);
     ok(system(cmd) == 0, "tree removed");

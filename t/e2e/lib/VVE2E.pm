@@ -6,6 +6,9 @@ package VVE2E;
 #   VV_E2E_DEV_NAME  the address of each device in the map
 #   VV_E2E_MODULE    1 when mod_volant_vfio.so was put in the VM
 #   VV_E2E_WORK      build/e2e/.work
+#   VV_E2E_KERNEL    the kernel series of this run: 6.1 or 6.12
+#   VV_E2E_KVER      its release (uname -r in the guest)
+#   VV_E2E_FIDELITY_OUT  where fidelity.t keeps the kernel's scenario results
 use strict;
 use warnings;
 use Exporter 'import';

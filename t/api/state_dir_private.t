@@ -1,0 +1,36 @@
+# The records decide which device the root helper writes and what it gets
+# back, so their directory must be the helper's alone: with a
+# VolantVfioStateDir another user can write, the helper refuses to start and
+# says how to fix it; GET /host shows it down, bind answers 503.
+use strict;
+use warnings FATAL => 'all';
+use lib 't/lib';
+
+use Apache::Test qw(plan ok);
+use Apache::TestUtil qw(t_cmp);
+use File::Temp ();
+use HTTP::Tiny ();
+use JSON::PP ();
+use VVTest;
+use VVHttpd;
+
+plan tests => 4;
+
+my $state = File::Temp::tempdir('/tmp/vv-state-XXXXXX', CLEANUP => 1);
+chmod 0777, $state;
+my $root = Apache::Test::vars('top_dir') . '/t/tmp';
+my $h = VVHttpd::start(sysfs => $ENV{VV_TEST_SYSFS}, dev => $ENV{VV_TEST_DEV},
+                       proc => $ENV{VV_TEST_PROC}, state => $state,
+                       conf => 'VolantVfioAllow 8086:1533');
+my $http = HTTP::Tiny->new(timeout => 10);
+my $res = $http->get("$h->{base}/api/v1/vfio/host");
+my $host = eval { JSON::PP->new->decode($res->{content}) } // {};
+ok t_cmp($host->{helper}{running} ? 1 : 0, 0, 'the helper is not running');
+my $log = VVHttpd::error_log($h);
+ok t_cmp($log, qr/VFIO20015: helper: refusing to start: \Q$state\E is owned by uid 0 with mode 0777; .*chmod go-w \Q$state\E/,
+         'the error log says why and how to fix it');
+$res = $http->post("$h->{base}/api/v1/vfio/devices/bind",
+                   { headers => { 'Content-Type' => 'application/json' },
+                     content => '{"pci_addresses":["0000:03:00.0"]}' });
+ok t_cmp($res->{status}, 503, 'bind: 503, the helper is unavailable');
+ok t_cmp((stat $state)[2] & 07777, 0777, 'and the directory was left as it was');

@@ -1,0 +1,42 @@
+# The helper's concurrency is capped: connections held open and idle (a
+# process of the workers' uid could open hundreds) get at most 16 root
+# children; past that the helper answers "busy" itself, at once, and the
+# API says 503.  Once they go, binds are served again.
+use strict;
+use warnings FATAL => 'all';
+use lib 't/lib';
+
+use Apache::Test qw(plan ok);
+use Apache::TestRequest ();
+use Apache::TestUtil qw(t_cmp);
+use IO::Socket::UNIX ();
+use Time::HiRes qw(time);
+use VVTest;
+use VVSim;
+
+plan tests => 5;
+
+sim_load('mixed-host');
+Apache::TestRequest::module('vv_bind');
+my $helper = helper_pid() or die "no helper";
+my @idle = map {
+    IO::Socket::UNIX->new(Peer => $ENV{VV_TEST_SOCKET}) // die "connect: $!"
+} 1 .. 40;
+my $kids = 0;
+wait_for(sub { ($kids = () = descendants($helper)) >= 16 }, 10);
+ok t_cmp($kids, 16, '40 idle connections: 16 children serve them, no more');
+
+my $t0 = time;
+my ($code, $b) = bind('0000:04:00.0');
+my $took = time - $t0;
+ok t_cmp([$code, $b->{message}], [503, qr/privileged helper busy/],
+         'a bind meanwhile: 503, the helper is busy');
+ok t_cmp($took < 2 ? 1 : 0, 1, sprintf('answered at once (%.2f s)', $took));
+my $log = do { local (@ARGV, $/) = ('t/logs/error_log'); <> } // '';
+ok t_cmp(scalar(() = $log =~ /VFIO20019/g), 1, 'the helper warned once');
+
+close $_ for @idle;
+wait_for(sub { !descendants($helper) }, 10);
+($code) = bind('0000:04:00.0');
+ok t_cmp($code, 200, 'once they are gone, binds are served again');
+unbind('0000:04:00.0');
