@@ -4,9 +4,13 @@
 
 #include <mod_auth.h>
 #include <apr_strings.h>
+#include <arpa/inet.h>
+#include <http_log.h>
 
 /* Set once the request has shown the configured key. */
 #define NOTE_VERIFIED "volant-vfio-key-verified"
+/* Set on a CORS preflight from a listed origin: browsers send no key. */
+#define NOTE_PREFLIGHT "volant-vfio-preflight"
 
 /* The headers a key may come in.  Never the query string: keys in URLs end
  * up in access logs. */
@@ -48,6 +52,9 @@ static authz_status check_key(request_rec *r, const char *require_line,
 {
     (void)require_line;
     (void)parsed;
+    if (apr_table_get(r->notes, NOTE_PREFLIGHT)) {
+        return AUTHZ_GRANTED;
+    }
     if (!vv_conf_has_key(r)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, VV_TAG(10501)
                       "Require " VV_AUTHZ_PROVIDER " for %s, but no "
@@ -100,6 +107,107 @@ static int check_authn(request_rec *r)
  * provider: a configured key is still required.  Where they name it,
  * authorization has decided (`<RequireAny>` of an address or the key
  * admits either). */
+/* --- browsers ----------------------------------------------------------- */
+
+/* A literal address (DNS rebinding cannot make one), localhost, or one of
+ * the virtual host's own names (ServerName, ServerAlias). */
+static int host_ok(request_rec *r)
+{
+    const server_rec *s = r->server;
+    char *h = r->hostname ? apr_pstrdup(r->pool, r->hostname) : NULL;
+    unsigned char addr[16];
+    size_t n;
+
+    if (!h) {
+        return 1; /* HTTP/1.0 without Host: no browser sends that */
+    }
+    n = strlen(h);
+    if (n > 2 && h[0] == '[' && h[n - 1] == ']') {
+        h[n - 1] = '\0';
+        h++;
+    }
+    if (inet_pton(AF_INET, h, addr) == 1 || inet_pton(AF_INET6, h, addr) == 1
+        || !strcasecmp(h, "localhost")
+        || (s->server_hostname && !strcasecmp(h, s->server_hostname))) {
+        return 1;
+    }
+    for (int i = 0; s->names && i < s->names->nelts; i++) {
+        if (!strcasecmp(h, APR_ARRAY_IDX(s->names, i, const char *))) {
+            return 1;
+        }
+    }
+    for (int i = 0; s->wild_names && i < s->wild_names->nelts; i++) {
+        if (!ap_strcasecmp_match(h, APR_ARRAY_IDX(s->wild_names, i,
+                                                  const char *))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int refuse(request_rec *r, const char *msg)
+{
+    apr_table_setn(r->notes, VV_NOTE_ERROR, msg);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, VV_TAG(10504) "%s", msg);
+    return HTTP_FORBIDDEN;
+}
+
+/* Before authentication, for the API's locations: a page in a browser on
+ * this host must not drive the API.  The Host must be ours (a rebinding
+ * name is refused); a request a browser marks as coming from another
+ * origin is refused unless VolantVfioCorsOrigin lists that origin, which
+ * then gets CORS headers (and its preflights are answered without a key,
+ * as browsers send none). */
+static int browser_check(request_rec *r)
+{
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    const char *site = apr_table_get(r->headers_in, "Sec-Fetch-Site");
+    const char *host = apr_table_get(r->headers_in, "Host");
+    int listed, same;
+
+    if (!vv_is_ours(r)) {
+        return DECLINED;
+    }
+    if (!host_ok(r)) {
+        return refuse(r, apr_psprintf(r->pool, "host %s is not a name of "
+                                      "this server (DNS rebinding?): use its "
+                                      "name or address", vv_err_quote(
+                                      r->pool, r->hostname)));
+    }
+    listed = origin && vv_conf_origin_allowed(r->server, origin);
+    same = origin && host
+        && !strcasecmp(origin, apr_pstrcat(r->pool, ap_http_scheme(r), "://",
+                                           host, NULL));
+    if ((origin && !same && !listed)
+        || (!origin && site && !strcasecmp(site, "cross-site"))) {
+        return refuse(r, apr_psprintf(r->pool, "cross-origin request from %s "
+                                      "refused: list the origin with "
+                                      "VolantVfioCorsOrigin to let its pages "
+                                      "call the API", origin
+                                      ? vv_err_quote(r->pool, origin)
+                                      : "another site"));
+    }
+    if (listed) {
+        apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin",
+                       origin);
+        apr_table_mergen(r->err_headers_out, "Vary", "Origin");
+        if (r->method_number == M_OPTIONS
+            && apr_table_get(r->headers_in,
+                             "Access-Control-Request-Method")) {
+            apr_table_setn(r->err_headers_out,
+                           "Access-Control-Allow-Methods",
+                           "GET, POST, OPTIONS");
+            apr_table_setn(r->err_headers_out,
+                           "Access-Control-Allow-Headers", "Content-Type, "
+                           "X-API-Key, X-Volant-API-Key, Authorization");
+            apr_table_setn(r->err_headers_out, "Access-Control-Max-Age",
+                           "600");
+            apr_table_setn(r->notes, NOTE_PREFLIGHT, "1");
+        }
+    }
+    return DECLINED;
+}
+
 vv_err_t *vv_authz_check(request_rec *r)
 {
     if (!vv_conf_has_key(r) || vv_conf_key_required(r) || key_verified(r)) {
@@ -118,4 +226,6 @@ void vv_authz_register(apr_pool_t *p)
                               AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_check_authn(check_authn, NULL, NULL, APR_HOOK_FIRST,
                         AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_check_access(browser_check, NULL, NULL, APR_HOOK_FIRST,
+                         AP_AUTH_INTERNAL_PER_CONF);
 }

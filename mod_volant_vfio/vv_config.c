@@ -20,6 +20,7 @@
 
 typedef struct vv_srv_conf {
     vv_allowlist_t *allow; /* NULL: not configured */
+    apr_array_header_t *origins; /* VolantVfioCorsOrigin, lowercase; NULL */
     int group_policy;      /* 0: unset */
     const char *driver;
     int op_timeout;        /* 0: unset */
@@ -56,6 +57,7 @@ void *vv_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     vv_srv_conf_t *c = apr_palloc(p, sizeof(*c));
 
     c->allow = add->allow ? add->allow : base->allow;
+    c->origins = add->origins ? add->origins : base->origins;
     c->group_policy = add->group_policy ? add->group_policy
                                         : base->group_policy;
     c->driver = add->driver ? add->driver : base->driver;
@@ -314,6 +316,39 @@ const vv_allowlist_t *vv_conf_allow(const server_rec *s)
     return srv_conf(s)->allow;
 }
 
+int vv_conf_origin_allowed(const server_rec *s, const char *origin)
+{
+    const apr_array_header_t *list = srv_conf(s)->origins;
+
+    for (int i = 0; list && i < list->nelts; i++) {
+        if (strcasecmp(APR_ARRAY_IDX(list, i, const char *), origin) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* An origin as browsers send it: scheme://host[:port], nothing more. */
+static const char *add_origin(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    vv_srv_conf_t *c = srv_conf_w(cmd);
+    const char *host = !strncasecmp(arg, "https://", 8) ? arg + 8
+        : !strncasecmp(arg, "http://", 7) ? arg + 7 : NULL;
+
+    (void)dconf;
+    if (!host || !*host || strcspn(host, "/?#@ \t*") != strlen(host)) {
+        return apr_psprintf(cmd->pool, "VolantVfioCorsOrigin: %s is not an "
+                            "origin (expected scheme://host[:port], e.g. "
+                            "https://console.example:8443; no path, no "
+                            "wildcard)", arg);
+    }
+    if (!c->origins) {
+        c->origins = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(c->origins, const char *) = apr_pstrdup(cmd->pool, arg);
+    return NULL;
+}
+
 int vv_conf_group_policy(const server_rec *s)
 {
     int v = srv_conf(s)->group_policy;
@@ -459,6 +494,9 @@ const command_rec vv_cmds[] = {
     AP_INIT_ITERATE("VolantVfioAllow", add_allow, NULL, RSRC_CONF,
                     "vendor:device patterns (vvvv:dddd or vvvv:*) bind may "
                     "take"),
+    AP_INIT_ITERATE("VolantVfioCorsOrigin", add_origin, NULL, RSRC_CONF,
+                    "browser origins (scheme://host[:port]) whose pages may "
+                    "call the API"),
     AP_INIT_TAKE1("VolantVfioGroupPolicy", set_group_policy, NULL, RSRC_CONF,
                   "strict or companions: how bind treats IOMMU groups"),
     AP_INIT_TAKE1("VolantVfioDriver", set_driver, NULL, RSRC_CONF,

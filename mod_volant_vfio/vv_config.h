@@ -28,6 +28,9 @@ const char *vv_conf_helper_socket(void);
 
 /* Per virtual host. */
 const vv_allowlist_t *vv_conf_allow(const server_rec *s); /* NULL: none */
+
+/* Whether VolantVfioCorsOrigin lists the origin (case-insensitive). */
+int vv_conf_origin_allowed(const server_rec *s, const char *origin);
 int vv_conf_group_policy(const server_rec *s);
 const char *vv_conf_driver(const server_rec *s);
 int vv_conf_op_timeout(const server_rec *s);

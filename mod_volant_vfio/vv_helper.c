@@ -9,6 +9,7 @@
 
 #include <ap_listen.h>
 #include <ap_mpm.h>
+#include <apr_general.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <errno.h>
@@ -66,6 +67,7 @@ static struct {
     pid_t serving[HELPER_MAX_CHILDREN]; /* children serving a connection */
     int nserving;
     apr_time_t busy_logged;  /* the last "too many at once" warning */
+    const char *secret;      /* the workers' proof (see workers_secret) */
 } hs;
 
 /* --- the helper process ---------------------------------------------------- */
@@ -216,10 +218,12 @@ static long long vhost_id(const server_rec *s)
  * by its identity (a worker of the previous generation may finish a
  * request after a graceful restart reordered them); NULL when it is gone.
  * A request without one (a tool on the socket) goes by index. */
+/* The virtual host whose policy applies: the one with the identity the
+ * worker names, or none (never the main server by default). */
 static server_rec *server_for(const vv_request_t *req)
 {
     if (req->vhost < 0) {
-        return req->server < hs.nservers ? hs.servers[req->server] : hs.main;
+        return NULL;
     }
     if (req->server < hs.nservers
         && vhost_id(hs.servers[req->server]) == req->vhost) {
@@ -322,7 +326,33 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
 
 /* One connection, in a child of the helper.  It ignores the signals that
  * stop the helper: an operation started is finished (each write bounded). */
-static void serve(int fd, pid_t helper)
+static cJSON *refusal(vv_kind_t kind, const char *msg)
+{
+    cJSON *reply = cJSON_CreateObject(), *body = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(reply, "kind", kind);
+    cJSON_AddFalseToObject(body, "success");
+    cJSON_AddStringToObject(body, "message", msg);
+    cJSON_AddStringToObject(body, "error", msg);
+    cJSON_AddItemToObject(reply, "body", body);
+    return reply;
+}
+
+/* Constant time: the comparison tells nothing about how much matched. */
+static int secret_ok(const char *presented)
+{
+    unsigned char diff = 0;
+
+    if (!hs.secret || strlen(presented) != strlen(hs.secret)) {
+        return 0;
+    }
+    for (size_t i = 0; hs.secret[i]; i++) {
+        diff |= (unsigned char)(presented[i] ^ hs.secret[i]);
+    }
+    return diff == 0;
+}
+
+static void serve(int fd, pid_t helper, const struct ucred *cred)
 {
     apr_pool_t *p;
     vv_request_t req;
@@ -337,11 +367,17 @@ static void serve(int fd, pid_t helper)
         || (e = vv_proto_decode(p, json, len, &req))) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hs.main, VV_TAG(20003)
                      "helper: %s", e->msg);
-        reply = cJSON_CreateObject();
-        cJSON_AddNumberToObject(reply, "kind", VV_E_BAD_REQUEST);
-        cJSON_AddItemToObject(reply, "body", cJSON_CreateObject());
-        cJSON_AddStringToObject(cJSON_GetObjectItem(reply, "body"), "error",
-                                e->msg);
+        reply = refusal(VV_E_BAD_REQUEST, e->msg);
+    }
+    else if (!secret_ok(req.secret)) {
+        /* The workers' uid is shared (php-fpm pools, CGI programs): the
+         * secret, inherited in memory only, is what proves a worker. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, hs.main, VV_TAG(20021)
+                     "helper: refused a request without the workers' secret "
+                     "from uid %d pid %d (another program running as the "
+                     "workers' user?)", (int)cred->uid, (int)cred->pid);
+        reply = refusal(VV_E_DENIED, "refused: not an httpd worker of this "
+                        "server");
     }
     else {
         reply = reply_for(p, &req, helper);
@@ -430,7 +466,7 @@ static void accept_one(int lfd, pid_t helper)
     }
     if ((pid = fork()) == 0) {
         close(lfd);
-        serve(fd, helper);
+        serve(fd, helper, &cred);
     }
     if (pid < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, hs.main, VV_TAG(20005)
@@ -599,6 +635,35 @@ static void maintenance(int reason, void *data, apr_wait_t status)
     }
 }
 
+/* The proof that a request comes from a worker of this httpd: random
+ * bytes made once by the parent and kept in its process pool (which
+ * outlives restarts, so workers of an older generation still finishing a
+ * request carry the same).  Workers and the helper inherit it in memory;
+ * it is in no file and no environment, so a CGI program (exec'd) or a
+ * php-fpm pool sharing the workers' uid does not have it. */
+static const char *workers_secret(server_rec *s)
+{
+    static const char key[] = "volant_vfio_workers_secret";
+    apr_pool_t *proc = s->process->pool;
+    unsigned char raw[VV_PROTO_SECRET_LEN / 2];
+    void *have = NULL;
+    char *hex;
+
+    apr_pool_userdata_get(&have, key, proc);
+    if (have) {
+        return have;
+    }
+    if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS) {
+        return NULL;
+    }
+    hex = apr_palloc(proc, VV_PROTO_SECRET_LEN + 1);
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    }
+    apr_pool_userdata_set(hex, key, apr_pool_cleanup_null, proc);
+    return hex;
+}
+
 int vv_helper_init(apr_pool_t *pconf, server_rec *s)
 {
     int n = 0;
@@ -611,6 +676,11 @@ int vv_helper_init(apr_pool_t *pconf, server_rec *s)
     hs.pool = pconf;
     hs.main = s;
     hs.parent = getpid();
+    if (!(hs.secret = workers_secret(s))) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, VV_TAG(20022)
+                     "cannot make the workers' secret: no random source");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     hs.proc = apr_pcalloc(pconf, sizeof(*hs.proc));
     for (server_rec *v = s; v; v = v->next) {
         n++;
@@ -689,7 +759,7 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
         return e;
     }
     req = vv_proto_request(op, addrs, r->useragent_ip, server_index(r->server),
-                           vhost_id(r->server));
+                           vhost_id(r->server), hs.secret);
     e = vv_proto_send(r->pool, fd, req, VV_PROTO_MAX_FRAME, 5000);
     cJSON_Delete(req);
     /* A helper at its limit answers "busy" without reading the request:

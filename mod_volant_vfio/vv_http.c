@@ -254,7 +254,9 @@ static apr_status_t error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (!APR_BUCKET_IS_EOS(b)) {
             continue;
         }
-        body = error_body(status_text(r->pool, r->status));
+        body = error_body(apr_table_get(r->notes, VV_NOTE_ERROR)
+                          ? apr_table_get(r->notes, VV_NOTE_ERROR)
+                          : status_text(r->pool, r->status));
         text = cJSON_PrintUnformatted(body);
         cJSON_Delete(body);
         out = apr_brigade_create(r->pool, f->c->bucket_alloc);

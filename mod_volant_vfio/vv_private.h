@@ -23,6 +23,9 @@ extern module AP_MODULE_DECLARE_DATA volant_vfio_module;
 
 /* The handler name SetHandler uses. */
 #define VV_HANDLER "volant-vfio"
+/* A request note: the message for the JSON body of an error httpd sends
+ * on our behalf (an access refusal before the handler runs). */
+#define VV_NOTE_ERROR "volant-vfio-error"
 
 /* Where the API lives (API.md): every route is below it, or /openapi. */
 #define VV_API_BASE "/api/v1/vfio"

@@ -78,6 +78,16 @@ static vv_err_t *decode_field(apr_pool_t *p, const cJSON *f,
         out->server = (int)f->valuedouble;
         return NULL;
     }
+    if (!strcmp(f->string, "secret")) {
+        if (!cJSON_IsString(f)
+            || strlen(f->valuestring) != VV_PROTO_SECRET_LEN
+            || strspn(f->valuestring, "0123456789abcdef")
+               != VV_PROTO_SECRET_LEN) {
+            return bad(p, "secret must be 64 lowercase hex digits");
+        }
+        out->secret = apr_pstrdup(p, f->valuestring);
+        return NULL;
+    }
     if (!strcmp(f->string, "vhost")) {
         if (!cJSON_IsNumber(f) || f->valuedouble < 0
             || f->valuedouble > 4294967295.0
@@ -99,6 +109,7 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
     memset(out, 0, sizeof(*out));
     out->addresses = apr_array_make(p, 8, sizeof(const char *));
     out->remote = "";
+    out->secret = "";
     out->vhost = -1;
     if (len > VV_PROTO_MAX_FRAME || memchr(json, '\0', len)) {
         return bad(p, "malformed frame");
@@ -129,7 +140,8 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
 }
 
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
-                        const char *remote, int server, long long vhost)
+                        const char *remote, int server, long long vhost,
+                        const char *secret)
 {
     cJSON *j = cJSON_CreateObject(), *list;
 
@@ -144,6 +156,7 @@ cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
     cJSON_AddStringToObject(j, "remote", remote ? remote : "");
     cJSON_AddNumberToObject(j, "server", server);
     cJSON_AddNumberToObject(j, "vhost", (double)vhost);
+    cJSON_AddStringToObject(j, "secret", secret ? secret : "");
     return j;
 }
 

@@ -31,7 +31,11 @@ typedef struct vv_request {
     int server;                   /* which virtual host's policy applies */
     long long vhost;              /* that host's identity (where it is
                                    * defined), -1 when not sent */
+    const char *secret;           /* the workers' proof, "" when not sent */
 } vv_request_t;
+
+/* The workers' secret: VV_PROTO_SECRET_LEN lowercase hex digits. */
+#define VV_PROTO_SECRET_LEN 64
 
 /* Strict decoding of a request's JSON (NUL-terminated at json[len]);
  * VV_E_BAD_REQUEST names the fault. */
@@ -39,7 +43,8 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
                           vv_request_t *out);
 
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
-                        const char *remote, int server, long long vhost);
+                        const char *remote, int server, long long vhost,
+                        const char *secret);
 
 /* The payload length a frame header announces; VV_E_BAD_REQUEST for a bad
  * magic or a length out of bounds (1 to max). */

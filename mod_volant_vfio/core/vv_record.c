@@ -279,30 +279,6 @@ static int cmp_rec(const void *a, const void *b)
                   (*(vv_record_t *const *)b)->address);
 }
 
-/* The entries of an open directory.  Returns 0 or -errno. */
-static int names_at(apr_pool_t *p, int dir, apr_array_header_t **out)
-{
-    int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    struct dirent *ent;
-
-    if (!d) {
-        int err = errno;
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -err;
-    }
-    *out = apr_array_make(p, 8, sizeof(const char *));
-    while ((ent = readdir(d))) {
-        if (ent->d_name[0] != '.') {
-            APR_ARRAY_PUSH(*out, const char *) = apr_pstrdup(p, ent->d_name);
-        }
-    }
-    closedir(d);
-    return 0;
-}
-
 vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
                          apr_array_header_t **out)
 {
@@ -315,7 +291,7 @@ vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
     if ((first = state_fd(p, state_dir, "devices", &dir))) {
         return dir == -ENOENT ? NULL : first;
     }
-    if ((rc = names_at(p, dir, &names)) < 0) {
+    if ((rc = vv_dir_list_at(p, dir, ".", &names)) < 0) {
         errno = -rc;
         return sys_err(p, "cannot list", apr_pstrcat(p, state_dir,
                                                      "/devices", NULL));

@@ -434,13 +434,19 @@ int vv_dev_claimed(const char *path, const char *devno, int plain_ok)
     return plain_ok && S_ISREG(st.st_mode) ? 0 : -ENOTBLK;
 }
 
-int vv_dir_list(apr_pool_t *p, const char *path, apr_array_header_t **out)
+int vv_dir_list_at(apr_pool_t *p, int dirfd, const char *path,
+                   apr_array_header_t **out)
 {
-    DIR *d = opendir(path);
+    int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *ent;
 
     if (!d) {
-        return -errno;
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -err;
     }
     *out = apr_array_make(p, 16, sizeof(const char *));
     while ((ent = readdir(d))) {
@@ -450,6 +456,11 @@ int vv_dir_list(apr_pool_t *p, const char *path, apr_array_header_t **out)
     }
     closedir(d);
     return 0;
+}
+
+int vv_dir_list(apr_pool_t *p, const char *path, apr_array_header_t **out)
+{
+    return vv_dir_list_at(p, AT_FDCWD, path, out);
 }
 
 long vv_file_slurp(apr_pool_t *p, int dirfd, const char *path, char **out)

@@ -108,6 +108,10 @@ int vv_dev_claimed(const char *path, const char *devno, int plain_ok);
 /* The names in a directory, dot entries left out.  Returns 0 or -errno. */
 int vv_dir_list(apr_pool_t *p, const char *path, apr_array_header_t **out);
 
+/* The same, path relative to dirfd ("." for the directory itself). */
+int vv_dir_list_at(apr_pool_t *p, int dirfd, const char *path,
+                   apr_array_header_t **out);
+
 /* A whole file of any size (a process's maps), NUL-terminated, path
  * relative to dirfd (AT_FDCWD for none), its last component never a
  * symbolic link.  Returns its length or -errno. */

@@ -36,6 +36,8 @@ my @cases = (
     ["VolantVfioApiKeyFile $dir/loose.key", qr/must be a regular file readable by its owner only/],
     ["VolantVfioApiKeyFile $dir/missing.key", qr/VolantVfioApiKeyFile: cannot open/],
     ['VolantVfioHelperSocket /' . ('x' x 120), qr/VolantVfioHelperSocket: .* is longer than a Unix socket path may be/],
+    ['VolantVfioCorsOrigin *', qr/VolantVfioCorsOrigin: \* is not an origin \(expected scheme:\/\/host\[:port\]/],
+    ['VolantVfioCorsOrigin https://console.example/app', qr/VolantVfioCorsOrigin: https:\/\/console\.example\/app is not an origin/],
 );
 plan tests => 2 * @cases + 1;
 

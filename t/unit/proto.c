@@ -35,6 +35,16 @@ int main(void)
     ok(decode(p, "{\"op\":\"status\"}", &req) == NULL
        && !strcmp(req.op, "status"), "a status request needs no addresses");
     ok(req.vhost == -1, "no virtual host identity sent: -1");
+    ok(!strcmp(req.secret, ""), "no secret sent: empty");
+    ok(decode(p, "{\"op\":\"status\",\"secret\":\"0123456789abcdef"
+              "0123456789abcdef0123456789abcdef0123456789abcdef\"}", &req)
+       == NULL && strlen(req.secret) == 64, "a 64-digit secret decodes");
+    refused(p, "{\"op\":\"status\",\"secret\":\"0123\"}",
+            "a short secret");
+    refused(p, "{\"op\":\"status\",\"secret\":\"0123456789ABCDEF"
+            "0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+            "a secret in upper case");
+    refused(p, "{\"op\":\"status\",\"secret\":7}", "a secret that is a number");
     ok(decode(p, "{\"op\":\"bind\",\"addresses\":[\"x\"],"
               "\"vhost\":4000000000}", &req) == NULL
        && req.vhost == 4000000000LL, "a virtual host's identity decodes");
