@@ -329,6 +329,7 @@ typedef struct conn {
     unsigned portid;
     char *buf;
     size_t size;
+    int interrupted; /* the last dump met a change of the tables */
 } conn_t;
 
 static const char *dump_one(conn_t *c, int type, size_t hdr, mnl_cb_t cb,
@@ -354,8 +355,12 @@ static const char *dump_one(conn_t *c, int type, size_t hdr, mnl_cb_t cb,
             return errno == EAGAIN || errno == EWOULDBLOCK
                 ? "the kernel did not answer in time" : strerror(errno);
         }
+        errno = 0;
         n = mnl_cb_run(c->buf, (size_t)n, c->seq, c->portid, cb, data);
     } while (n > MNL_CB_STOP);
+    /* EINTR: the kernel's tables changed during the dump (NLM_F_DUMP_INTR);
+     * the caller takes the whole snapshot again. */
+    c->interrupted = n < 0 && errno == EINTR;
     return n < 0 ? (errno ? strerror(errno) : "a malformed message") : NULL;
 }
 
@@ -384,32 +389,51 @@ static const char *run_dumps(conn_t *c, dump_t *d)
     return NULL;
 }
 
+/* One connection, the dumps on it.  NULL or why it failed. */
+static const char *snapshot_once(apr_pool_t *p, conn_t *c, dump_t *d,
+                                 int timeout_ms)
+{
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    const char *why;
+
+    errno = 0;
+    c->interrupted = 0;
+    if (!(c->nl = mnl_socket_open(NETLINK_ROUTE))
+        || mnl_socket_bind(c->nl, 0, MNL_SOCKET_AUTOPID) < 0
+        || setsockopt(mnl_socket_get_fd(c->nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
+                      sizeof(tv)) < 0) {
+        why = apr_pstrcat(p, "netlink socket: ", strerror(errno), NULL);
+    }
+    else {
+        c->portid = mnl_socket_get_portid(c->nl);
+        why = run_dumps(c, d);
+    }
+    if (c->nl) {
+        mnl_socket_close(c->nl);
+        c->nl = NULL;
+    }
+    return why;
+}
+
 vv_err_t *vv_nl_snapshot(apr_pool_t *p, int timeout_ms,
                          vv_nl_snapshot_t **out)
 {
-    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     dump_t d = { p, apr_array_make(p, 16, sizeof(link_ex_t *)),
                  apr_array_make(p, 2, sizeof(nh_route_t)),
                  apr_array_make(p, 2, sizeof(nh_obj_t)) };
     /* Large enough for any one message of a link dump (the kernel sizes
      * its dump messages to what the reader's buffer takes). */
-    conn_t c = { NULL, 0, 0, apr_palloc(p, 1 << 16), 1 << 16 };
+    conn_t c = { NULL, 0, 0, apr_palloc(p, 1 << 16), 1 << 16, 0 };
     vv_nl_snapshot_t *s;
     const char *why = NULL;
 
-    errno = 0;
-    if (!(c.nl = mnl_socket_open(NETLINK_ROUTE))
-        || mnl_socket_bind(c.nl, 0, MNL_SOCKET_AUTOPID) < 0
-        || setsockopt(mnl_socket_get_fd(c.nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
-                      sizeof(tv)) < 0) {
-        why = apr_pstrcat(p, "netlink socket: ", strerror(errno), NULL);
-    }
-    else {
-        c.portid = mnl_socket_get_portid(c.nl);
-        why = run_dumps(&c, &d);
-    }
-    if (c.nl) {
-        mnl_socket_close(c.nl);
+    /* A dump the kernel marks interrupted (its tables changed meanwhile)
+     * is taken again, on a fresh socket, a few times. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        d.links->nelts = d.nh_routes->nelts = d.nh_objs->nelts = 0;
+        if (!(why = snapshot_once(p, &c, &d, timeout_ms)) || !c.interrupted) {
+            break;
+        }
     }
     if (why) {
         return vv_err(p, VV_E_IN_USE, "rtnetlink %s", why);
