@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +21,10 @@ static vv_err_t *sys_err(apr_pool_t *p, const char *what, const char *path)
     return vv_err(p, VV_E_INTERNAL, "%s %s: %s", what, path, strerror(errno));
 }
 
-static apr_status_t close_fd(void *data)
-{
-    close((int)(intptr_t)data);
-    return APR_SUCCESS;
-}
-
-/* The state directory, or its devices/ below it, opened once: every file
- * in them is then opened relative to it, never following a link.  The
- * descriptor closes with the pool. */
+/* The state directory, or its devices/ below it, opened once per call:
+ * every file in them is then opened relative to it, never following a
+ * link.  The caller closes it before returning (a bind of 512 devices makes
+ * thousands of these calls in one pool). */
 static vv_err_t *state_fd(apr_pool_t *p, const char *state_dir,
                           const char *sub, int *out)
 {
@@ -47,9 +41,14 @@ static vv_err_t *state_fd(apr_pool_t *p, const char *state_dir,
         return vv_err(p, VV_E_INTERNAL, "cannot open %s%s%s: %s", state_dir,
                       sub ? "/" : "", sub ? sub : "", strerror(err));
     }
-    apr_pool_cleanup_register(p, (void *)(intptr_t)fd, close_fd,
-                              apr_pool_cleanup_null);
     return NULL;
+}
+
+/* Closes the directory and passes e through. */
+static vv_err_t *done(int dir, vv_err_t *e)
+{
+    close(dir);
+    return e;
 }
 
 /* Records decide which device is written and which driver it gets back:
@@ -90,17 +89,20 @@ vv_err_t *vv_record_init(apr_pool_t *p, const char *state_dir)
     if (mkdir(state_dir, 0700) != 0 && errno != EEXIST) {
         return sys_err(p, "cannot create", state_dir);
     }
-    if ((e = state_fd(p, state_dir, NULL, &fd))
-        || (e = check_private(p, fd, state_dir))) {
+    if ((e = state_fd(p, state_dir, NULL, &fd))) {
         return e;
     }
-    if (mkdirat(fd, "devices", 0700) != 0 && errno != EEXIST) {
-        return sys_err(p, "cannot create", devices);
+    if ((e = check_private(p, fd, state_dir))) {
+        return done(fd, e);
     }
+    if (mkdirat(fd, "devices", 0700) != 0 && errno != EEXIST) {
+        return done(fd, sys_err(p, "cannot create", devices));
+    }
+    close(fd);
     if ((e = state_fd(p, state_dir, "devices", &fd))) {
         return e;
     }
-    return check_private(p, fd, devices);
+    return done(fd, check_private(p, fd, devices));
 }
 
 static vv_err_t *sync_fd(apr_pool_t *p, int fd, const char *what)
@@ -157,7 +159,8 @@ vv_err_t *vv_record_put(apr_pool_t *p, const char *state_dir,
     len = text ? strlen(text) : 0;
     cJSON_Delete(json);
     if (!text) {
-        return vv_err(p, VV_E_INTERNAL, "out of memory writing a record");
+        return done(dir, vv_err(p, VV_E_INTERNAL, "out of memory writing a "
+                                "record"));
     }
     fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
                 | O_NOFOLLOW, 0600);
@@ -170,9 +173,9 @@ vv_err_t *vv_record_put(apr_pool_t *p, const char *state_dir,
     if (!ok || renameat(dir, tmp, dir, name) != 0) {
         e = sys_err(p, "cannot write record", where);
         unlinkat(dir, tmp, 0);
-        return e;
+        return done(dir, e);
     }
-    return sync_fd(p, dir, state_dir);
+    return done(dir, sync_fd(p, dir, state_dir));
 }
 
 static const char *str_field(apr_pool_t *p, const cJSON *o, const char *name)
@@ -251,8 +254,8 @@ vv_err_t *vv_record_get(apr_pool_t *p, const char *state_dir,
     if ((e = state_fd(p, state_dir, "devices", &dir))) {
         return e;
     }
-    return read_record(p, dir, apr_pstrcat(p, address, ".json", NULL),
-                       state_dir, out);
+    return done(dir, read_record(p, dir, apr_pstrcat(p, address, ".json",
+                                                     NULL), state_dir, out));
 }
 
 vv_err_t *vv_record_drop(apr_pool_t *p, const char *state_dir,
@@ -266,11 +269,10 @@ vv_err_t *vv_record_drop(apr_pool_t *p, const char *state_dir,
         return e;
     }
     if (unlinkat(dir, name, 0) != 0 && errno != ENOENT) {
-        return sys_err(p, "cannot remove", apr_pstrcat(p, state_dir,
-                                                       "/devices/", name,
-                                                       NULL));
+        return done(dir, sys_err(p, "cannot remove", apr_pstrcat(p, state_dir,
+                                 "/devices/", name, NULL)));
     }
-    return sync_fd(p, dir, state_dir);
+    return done(dir, sync_fd(p, dir, state_dir));
 }
 
 static int cmp_rec(const void *a, const void *b)
@@ -293,8 +295,8 @@ vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
     }
     if ((rc = vv_dir_list_at(p, dir, ".", &names)) < 0) {
         errno = -rc;
-        return sys_err(p, "cannot list", apr_pstrcat(p, state_dir,
-                                                     "/devices", NULL));
+        return done(dir, sys_err(p, "cannot list", apr_pstrcat(p, state_dir,
+                                 "/devices", NULL)));
     }
     for (int i = 0; i < names->nelts; i++) {
         const char *name = APR_ARRAY_IDX(names, i, const char *);
@@ -314,7 +316,7 @@ vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
         }
     }
     qsort(list->elts, (size_t)list->nelts, sizeof(vv_record_t *), cmp_rec);
-    return first;
+    return done(dir, first);
 }
 
 /* --- counters ---------------------------------------------------------------- */

@@ -28,10 +28,9 @@ sub helper_running {
 my $open = File::Temp::tempdir('/tmp/vv-sockdir-XXXXXX', CLEANUP => 1);
 chmod 0777, $open;
 my $h = VVHttpd::start(%roots, socket => "$open/helper.sock");
-ok t_cmp(helper_running($h), 0, 'a world-writable socket directory: the helper does not start');
-ok t_cmp(VVHttpd::error_log($h),
-         qr/VFIO20017: helper: refusing to start: the socket's directory \Q$open\E is owned by uid 0 with mode 0777;.*chmod go-w/,
-         'the error log says why and how to fix it');
+my $why = qr/VFIO20017: helper: refusing to start: the socket's directory \Q$open\E is owned by uid 0 with mode 0777;.*chmod go-w/;
+ok t_cmp(VVHttpd::wait_log($h, $why), $why, 'a world-writable socket directory: the error log says why and how to fix it');
+ok t_cmp(helper_running($h), 0, 'and the helper does not run');
 ok t_cmp(-e "$open/helper.sock" ? 1 : 0, 0, 'and no socket was made there');
 
 my $dir = File::Temp::tempdir('/tmp/vv-sockdir-XXXXXX', CLEANUP => 1);
@@ -40,8 +39,8 @@ open my $fh, '>', "$dir/helper.sock" or die $!;
 print $fh "an operator's file\n";
 close $fh;
 $h = VVHttpd::start(%roots, socket => "$dir/helper.sock");
-ok t_cmp(helper_running($h), 0, 'a plain file at the socket path: the helper does not start');
-ok t_cmp(VVHttpd::error_log($h), qr/VFIO20018: helper: refusing to start: \Q$dir\E\/helper\.sock exists and is not a socket/,
-         'saying so');
+$why = qr/VFIO20018: helper: refusing to start: \Q$dir\E\/helper\.sock exists and is not a socket/;
+ok t_cmp(VVHttpd::wait_log($h, $why), $why, 'a plain file at the socket path: refused, saying so');
+ok t_cmp(helper_running($h), 0, 'and the helper does not run');
 ok t_cmp(do { local (@ARGV, $/) = ("$dir/helper.sock"); <> }, "an operator's file\n",
          'the file is untouched');

@@ -22,13 +22,13 @@ my $root = Apache::Test::vars('top_dir') . '/t/tmp';
 my $h = VVHttpd::start(sysfs => $ENV{VV_TEST_SYSFS}, dev => $ENV{VV_TEST_DEV},
                        proc => $ENV{VV_TEST_PROC}, state => $state,
                        conf => 'VolantVfioAllow 8086:1533');
+my $refusal = qr/VFIO20015: helper: refusing to start: \Q$state\E is owned by uid 0 with mode 0777; .*chmod go-w \Q$state\E/;
+my $log = VVHttpd::wait_log($h, $refusal);
+ok t_cmp($log, $refusal, 'the error log says why and how to fix it');
 my $http = HTTP::Tiny->new(timeout => 10);
 my $res = $http->get("$h->{base}/api/v1/vfio/host");
 my $host = eval { JSON::PP->new->decode($res->{content}) } // {};
 ok t_cmp($host->{helper}{running} ? 1 : 0, 0, 'the helper is not running');
-my $log = VVHttpd::error_log($h);
-ok t_cmp($log, qr/VFIO20015: helper: refusing to start: \Q$state\E is owned by uid 0 with mode 0777; .*chmod go-w \Q$state\E/,
-         'the error log says why and how to fix it');
 $res = $http->post("$h->{base}/api/v1/vfio/devices/bind",
                    { headers => { 'Content-Type' => 'application/json' },
                      content => '{"pci_addresses":["0000:03:00.0"]}' });

@@ -98,4 +98,16 @@ sub error_log {
     return do { local (@ARGV, $/) = ("$h->{work}/logs/error_log"); <> } // '';
 }
 
+# The error log once it matches re, or as it is after timeout seconds: the
+# helper starts (or refuses to) on its own time, after httpd answers.
+sub wait_log {
+    my ($h, $re, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    my $log;
+    until (($log = error_log($h)) =~ $re || time > $deadline) {
+        sleep 0.05;
+    }
+    return $log;
+}
+
 1;
