@@ -418,18 +418,13 @@ static void reap_children(void)
 static void answer_busy(int fd)
 {
     apr_pool_t *p;
-    cJSON *reply = cJSON_CreateObject(), *body = cJSON_CreateObject();
-    const char *msg = "privileged helper busy: " APR_STRINGIFY(
-        HELPER_MAX_CHILDREN) " requests are in progress; retry";
+    cJSON *reply;
     char sink[4096];
 
     while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
     }
-    cJSON_AddNumberToObject(reply, "kind", VV_E_HELPER);
-    cJSON_AddFalseToObject(body, "success");
-    cJSON_AddStringToObject(body, "message", msg);
-    cJSON_AddStringToObject(body, "error", msg);
-    cJSON_AddItemToObject(reply, "body", body);
+    reply = refusal(VV_E_HELPER, "privileged helper busy: " APR_STRINGIFY(
+                    HELPER_MAX_CHILDREN) " requests are in progress; retry");
     apr_pool_create(&p, hs.pool);
     vv_proto_send(p, fd, reply, VV_PROTO_MAX_REPLY, 100);
     apr_pool_destroy(p);
