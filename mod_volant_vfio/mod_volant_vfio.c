@@ -30,6 +30,7 @@ static const vv_route_t routes[] = {
     { VV_API_BASE "/devices/group-paths", M_POST, vv_api_group_paths, 0 },
     { VV_API_BASE "/devices", M_GET, vv_api_devices, 0 },
     { VV_API_BASE "/host", M_GET, vv_api_host, 0 },
+    { VV_API_BASE "/metrics", M_GET, vv_api_metrics, 0 },
     { VV_OPENAPI_PATH, M_GET, NULL, 0 }, /* served as embedded text */
 };
 
@@ -146,7 +147,7 @@ static int serve_openapi(request_rec *r)
 
 static int dispatch(request_rec *r, const vv_route_t *route)
 {
-    vv_call_t call = { r, r->pool, vv_conf_host(), NULL, NULL };
+    vv_call_t call = { r, r->pool, vv_conf_host(), NULL, NULL, NULL, NULL };
     int pass = OK;
     vv_err_t *e = NULL;
 
@@ -155,7 +156,8 @@ static int dispatch(request_rec *r, const vv_route_t *route)
         return pass;
     }
     if (!e && !(e = route->fn(&call))) {
-        return vv_http_send(r, HTTP_OK, call.reply);
+        return call.text ? vv_http_send_typed(r, call.text_type, call.text)
+                         : vv_http_send(r, HTTP_OK, call.reply);
     }
     /* bind and unbind answer in their own shape, whoever failed. */
     if (!call.reply && route->op_shape) {

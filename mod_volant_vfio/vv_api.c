@@ -4,6 +4,7 @@
 #include "vv_http.h"
 #include "core/vv_allow.h"
 #include "core/vv_device.h"
+#include "core/vv_metrics.h"
 #include "core/vv_pci.h"
 #include "core/vv_proto.h"
 #include "core/vv_request.h"
@@ -518,5 +519,50 @@ vv_err_t *vv_api_host(vv_call_t *c)
                 "%d, not root: bind and unbind will fail with permission "
                 "denied; start httpd as root", (int)euid->valuedouble));
     }
+    return NULL;
+}
+
+/* --- GET /metrics --------------------------------------------------------- */
+
+/* The helper's counters and records come from its status reply (the state
+ * directory is root's); the devices from this worker's own scan. */
+vv_err_t *vv_api_metrics(vv_call_t *c)
+{
+    cJSON *status = NULL;
+    const cJSON *records;
+    apr_array_header_t *devices = NULL;
+    vv_metrics_t m = { 0 };
+    vv_stats_t stats;
+    vv_err_t *e;
+    int kind;
+
+    m.helper_up = !vv_helper_call(c->r, "status", NULL, &kind, &status);
+    status = vv_json_own(c->p, status);
+    if (m.helper_up) {
+        const cJSON *started = cJSON_GetObjectItemCaseSensitive(status,
+                                                                "started");
+        m.helper_started = cJSON_IsNumber(started) ? started->valuedouble : 0;
+        vv_stats_from_json(c->p, cJSON_GetObjectItemCaseSensitive(status,
+                                                                  "stats"),
+                           &stats);
+        m.stats = &stats;
+        records = cJSON_GetObjectItemCaseSensitive(status, "records");
+        for (int i = 0; i < VV_METRICS_PHASES; i++) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(
+                records, vv_metrics_phases[i]);
+            m.records[i] = cJSON_IsNumber(n) ? (long)n->valuedouble : 0;
+        }
+    }
+    m.iommu_groups = vv_host_group_count(c->host);
+    /* A scrape that cannot list the devices still says whether the helper
+     * is up: the device series are left out, and the log says why. */
+    if ((e = vv_pci_scan(c->p, c->host, &devices))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, c->r, VV_TAG(10640)
+                      "metrics without the device series: %s", e->msg);
+        devices = NULL;
+    }
+    m.devices = devices;
+    c->text = vv_metrics_text(c->p, &m);
+    c->text_type = VV_METRICS_TYPE;
     return NULL;
 }

@@ -352,7 +352,7 @@ static const char *add_origin(cmd_parms *cmd, void *dconf, const char *arg)
 int vv_conf_group_policy(const server_rec *s)
 {
     int v = srv_conf(s)->group_policy;
-    return v ? v : VV_POLICY_STRICT;
+    return v ? v : VV_POLICY_COMPANIONS;
 }
 
 const char *vv_conf_driver(const server_rec *s)

@@ -5,7 +5,9 @@
 #include "vv_config.h"
 #include "core/vv_bind.h"
 #include "core/vv_proto.h"
+#include "core/vv_metrics.h"
 #include "core/vv_record.h"
+#include "core/vv_stats.h"
 
 #include <ap_listen.h>
 #include <ap_mpm.h>
@@ -251,36 +253,50 @@ static vv_policy_t *policy_for(apr_pool_t *p, const vv_request_t *req,
     return pol;
 }
 
-/* The helper's state for GET /host and mod_status. */
+/* The helper's state for GET /host, GET /metrics and mod_status. */
 static cJSON *status_body(apr_pool_t *p, pid_t helper)
 {
-    cJSON *body = cJSON_CreateObject();
+    cJSON *body = cJSON_CreateObject(), *phases;
     const char *dir = vv_conf_state_dir();
     apr_array_header_t *records;
     vv_stats_t s;
-    long held = 0;
+    long count[VV_METRICS_PHASES] = { 0 };
 
     vv_stats_read(p, dir, &s);
     if (!vv_record_list(p, dir, &records)) {
         for (int i = 0; i < records->nelts; i++) {
-            held += !strcmp(APR_ARRAY_IDX(records, i, vv_record_t *)->phase,
-                            VV_PHASE_BOUND);
+            const char *phase = APR_ARRAY_IDX(records, i, vv_record_t *)->phase;
+            for (int k = 0; k < VV_METRICS_PHASES; k++) {
+                count[k] += !strcmp(phase, vv_metrics_phases[k]);
+            }
         }
     }
     cJSON_AddNumberToObject(body, "pid", helper);
     cJSON_AddNumberToObject(body, "euid", geteuid());
+    cJSON_AddNumberToObject(body, "started",
+                            (double)hs.started / APR_USEC_PER_SEC);
     cJSON_AddNumberToObject(body, "uptime",
                             (double)apr_time_sec(apr_time_now() - hs.started));
-    cJSON_AddNumberToObject(body, "binds", (double)s.binds);
-    cJSON_AddNumberToObject(body, "unbinds", (double)s.unbinds);
-    cJSON_AddNumberToObject(body, "refusals", (double)s.refusals);
-    cJSON_AddNumberToObject(body, "failures", (double)s.failures);
-    cJSON_AddNumberToObject(body, "held", (double)held);
+    cJSON_AddNumberToObject(body, "binds",
+                            (double)s.count[VV_OP_BIND][VV_OUT_SUCCESS]);
+    cJSON_AddNumberToObject(body, "unbinds",
+                            (double)s.count[VV_OP_UNBIND][VV_OUT_SUCCESS]);
+    cJSON_AddNumberToObject(body, "refusals",
+                            (double)vv_stats_total(&s, VV_OUT_REFUSED));
+    cJSON_AddNumberToObject(body, "failures",
+                            (double)vv_stats_total(&s, VV_OUT_FAILED));
+    cJSON_AddNumberToObject(body, "held", (double)count[VV_METRICS_BOUND]);
     if (s.last_error) {
         char when[APR_RFC822_DATE_LEN];
         apr_rfc822_date(when, s.last_error_time);
         cJSON_AddStringToObject(body, "last_error", s.last_error);
         cJSON_AddStringToObject(body, "last_error_time", when);
+    }
+    cJSON_AddItemToObject(body, "stats", vv_stats_to_json(&s));
+    phases = cJSON_AddObjectToObject(body, "records");
+    for (int k = 0; k < VV_METRICS_PHASES; k++) {
+        cJSON_AddNumberToObject(phases, vv_metrics_phases[k],
+                                (double)count[k]);
     }
     return body;
 }
@@ -315,9 +331,12 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
         op->devices = apr_array_make(p, 1, sizeof(void *));
     }
     else {
+        apr_time_t t0 = apr_time_now();
+
         op = (bind ? vv_bind : vv_unbind)(p, vv_conf_host(), pol,
                                           req->addresses);
-        vv_stats_count(p, pol->state_dir, bind, op->err);
+        vv_stats_count(p, pol->state_dir, bind ? VV_OP_BIND : VV_OP_UNBIND,
+                       op->err, apr_time_now() - t0);
     }
     cJSON_AddNumberToObject(reply, "kind", op->err ? op->err->kind : 0);
     cJSON_AddItemToObject(reply, "body", vv_op_json(op, bind, pol->driver));

@@ -81,13 +81,28 @@ cJSON *vv_json_own(apr_pool_t *p, cJSON *json)
     return json;
 }
 
-static void send_text(request_rec *r, const char *text, size_t len)
+static void send_typed(request_rec *r, const char *type, const char *text,
+                       size_t len)
 {
-    ap_set_content_type(r, "application/json");
+    ap_set_content_type(r, type);
     ap_set_content_length(r, (apr_off_t)len);
     if (!r->header_only) {
         ap_rwrite(text, (int)len, r);
     }
+}
+
+static void send_text(request_rec *r, const char *text, size_t len)
+{
+    send_typed(r, "application/json", text, len);
+}
+
+int vv_http_send_typed(request_rec *r, const char *type, const char *text)
+{
+    r->status = HTTP_OK;
+    /* Counters and device state: every scrape must reach the module. */
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    send_typed(r, type, text, strlen(text));
+    return OK;
 }
 
 int vv_http_send(request_rec *r, int status, const cJSON *body)

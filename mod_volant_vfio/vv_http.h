@@ -11,6 +11,9 @@ int vv_http_status(vv_kind_t kind);
 /* Sends body (owned by the caller) with status; returns OK. */
 int vv_http_send(request_rec *r, int status, const cJSON *body);
 
+/* Sends TEXT (not JSON: GET /metrics) as a 200 of media type TYPE. */
+int vv_http_send_typed(request_rec *r, const char *type, const char *text);
+
 /* Sends {"error": msg} with the kind's status; returns OK. */
 int vv_http_send_error(request_rec *r, const vv_err_t *e);
 

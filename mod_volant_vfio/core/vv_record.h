@@ -53,25 +53,6 @@ vv_err_t *vv_record_drop(apr_pool_t *p, const char *state_dir,
 vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
                          apr_array_header_t **out);
 
-/* --- counters ---------------------------------------------------------------- */
-
-/* What the helper has done since the counters began (mod_status shows it),
- * kept beside the records: <state dir>/stats.json. */
-typedef struct vv_stats {
-    long binds, unbinds;  /* operations that succeeded */
-    long refusals;        /* refused before any write: policy, in use, ... */
-    long failures;        /* a kernel operation failed or timed out */
-    const char *last_error;
-    apr_time_t last_error_time, since;
-} vv_stats_t;
-
-/* Counts one operation (err NULL: it succeeded); best effort. */
-void vv_stats_count(apr_pool_t *p, const char *state_dir, int bind,
-                    const vv_err_t *err);
-
-/* Zeroes when nothing was counted yet. */
-void vv_stats_read(apr_pool_t *p, const char *state_dir, vv_stats_t *out);
-
 /* --- the lock -------------------------------------------------------------- */
 
 typedef struct vv_lock vv_lock_t;

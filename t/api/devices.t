@@ -9,7 +9,7 @@ use Apache::TestRequest ();
 use Apache::TestUtil qw(t_cmp);
 use VVTest;
 
-plan tests => 22;
+plan tests => 24;
 
 my @want = sort map { s{.*/}{}r } glob(sysfs_root() . '/bus/pci/devices/*');
 
@@ -72,3 +72,8 @@ ok t_cmp([$b->{group_policy}, $b->{allowlist}], ['companions', ['10de:*']],
          "the virtual host's policy and allowlist");
 ok t_cmp(scalar(grep { /VolantVfioAllow/ } @{$b->{problems}}), 0,
          'with one, no such problem');
+Apache::TestRequest::module('default');
+ok t_cmp((get_json(api('/host')))[1]{group_policy}, 'companions', 'the default group policy is companions');
+Apache::TestRequest::module('vv_bind');
+ok t_cmp((get_json(api('/host')))[1]{group_policy}, 'strict',
+         'VolantVfioGroupPolicy strict is reported');

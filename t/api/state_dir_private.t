@@ -1,7 +1,8 @@
 # The records decide which device the root helper writes and what it gets
 # back, so their directory must be the helper's alone: with a
 # VolantVfioStateDir another user can write, the helper refuses to start and
-# says how to fix it; GET /host shows it down, bind answers 503.
+# says how to fix it; GET /host shows it down, bind answers 503, and
+# GET /metrics says so to Prometheus (volant_vfio_helper_up 0).
 use strict;
 use warnings FATAL => 'all';
 use lib 't/lib';
@@ -14,7 +15,7 @@ use JSON::PP ();
 use VVTest;
 use VVHttpd;
 
-plan tests => 4;
+plan tests => 7;
 
 my $state = File::Temp::tempdir('/tmp/vv-state-XXXXXX', CLEANUP => 1);
 chmod 0777, $state;
@@ -34,3 +35,13 @@ $res = $http->post("$h->{base}/api/v1/vfio/devices/bind",
                      content => '{"pci_addresses":["0000:03:00.0"]}' });
 ok t_cmp($res->{status}, 503, 'bind: 503, the helper is unavailable');
 ok t_cmp((stat $state)[2] & 07777, 0777, 'and the directory was left as it was');
+
+$res = $http->get("$h->{base}/api/v1/vfio/metrics");
+ok t_cmp($res->{status}, 200, 'GET /metrics still answers');
+ok t_cmp($res->{content} =~ /^volant_vfio_helper_up 0$/m ? 1 : 0, 1,
+         'with volant_vfio_helper_up 0');
+chomp(my $promtool = `build/promtool`);
+open my $pt, '|-', "'$promtool' check metrics >/dev/null 2>&1" or die "promtool: $!";
+print $pt $res->{content};
+close $pt;
+ok t_cmp($?, 0, 'and promtool accepts that scrape too');

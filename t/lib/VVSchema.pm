@@ -111,6 +111,9 @@ sub check {
     my $r = resolve($op->{responses}{$code})
         or die "OpenAPI: $method $path answered $code, which the document does not list\n";
     return if $req->method eq 'HEAD' || $code == 304;
+    my $type = lc(($res->header('Content-Type') // '') =~ s/;.*//sr);
+    die "OpenAPI: $method $path $code: media type '$type' is not the document's\n"
+        if $r->{content} && !$r->{content}{$type};
     my $schema = $r->{content}{'application/json'}{schema} or return;
     die "OpenAPI: $method $path $code: the body is not JSON\n" unless defined $body;
     my $m = mismatch($schema, $body, 'body');
