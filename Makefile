@@ -22,7 +22,8 @@ APR_LIBS   = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
 .PHONY: all deps module run test test-deps test-lint test-unit test-api test-bind \
         test-realsys test-run test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
-        install uninstall deb test-openapi test-install test-deb bench clean
+        install uninstall deb test-openapi test-install test-deb test-trixie \
+        test-apt-lock bench clean
 
 all: module
 
@@ -61,7 +62,7 @@ run: module
 
 test: test-deps module test-lint test-unit test-sim test-fidelity test-api \
       test-bind test-realsys test-run test-asan test-fuzz test-openapi test-install \
-      test-deb e2e
+      test-deb test-trixie test-apt-lock e2e
 
 test-deps:
 	@build/install-deps build test
@@ -165,6 +166,17 @@ test-install: test-deps module
 test-deb: test-deps module
 	@build/install-deps build deb
 	build/deb/test
+
+# Debian 13: that package installed with apt into a trixie root (mmdebstrap,
+# cached in build/trixie/.work) and serving the API there; the module built
+# there with gcc 14.  Nothing on this machine's apache2 or apt changes.
+test-trixie: test-deps module
+	@build/install-deps build deb trixie
+	build/trixie/test
+
+# build/install-deps waits for a held apt/dpkg lock (bounded), then installs.
+test-apt-lock:
+	build/apt-lock/test
 
 clean:
 	rm -rf $(OUT) $(MOD)/.libs $(MOD)/core/.libs $(MOD)/*.lo $(MOD)/*.la \
