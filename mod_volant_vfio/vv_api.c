@@ -7,6 +7,7 @@
 #include "core/vv_metrics.h"
 #include "core/vv_pci.h"
 #include "core/vv_proto.h"
+#include "core/vv_ready.h"
 #include "core/vv_request.h"
 
 #include <apr_hash.h>
@@ -75,6 +76,78 @@ static cJSON *info_json(apr_pool_t *p, const vv_devinfo_t *d)
     return o;
 }
 
+static void add_tri(cJSON *o, const char *name, vv_tri_t v)
+{
+    if (v == VV_UNKNOWN) {
+        cJSON_AddNullToObject(o, name);
+    }
+    else {
+        cJSON_AddBoolToObject(o, name, v == VV_YES);
+    }
+}
+
+static cJSON *strings_json(const apr_array_header_t *list)
+{
+    cJSON *a = cJSON_CreateArray();
+
+    for (int i = 0; i < list->nelts; i++) {
+        cJSON_AddItemToArray(a, cJSON_CreateString(APR_ARRAY_IDX(list, i,
+                                                                 const char *)));
+    }
+    return a;
+}
+
+/* Whether a group can go to a VM as it is now: every endpoint on VFIO,
+ * pci-stub or no driver. */
+static vv_tri_t group_viable(vv_call_t *c, int group)
+{
+    const char *driver = vv_conf_driver(c->r->server);
+    apr_array_header_t *list = NULL;
+
+    if (group < 0 || vv_host_group_members(c->p, c->host, group, &list)) {
+        return VV_UNKNOWN;
+    }
+    for (int i = 0; i < list->nelts; i++) {
+        vv_devinfo_t *d;
+        vv_addr_t a;
+        if (vv_addr_parse(APR_ARRAY_IDX(list, i, const char *), &a)
+            && !vv_device_read(c->p, c->host, &a, &d)
+            && !vv_device_viable(d, driver)) {
+            return VV_NO;
+        }
+    }
+    return VV_YES;
+}
+
+/* The readiness fields of an info object: what a VM will meet. */
+static void add_readiness(apr_pool_t *p, cJSON *o, const vv_devinfo_t *d,
+                          vv_tri_t viable)
+{
+    vv_devready_t *x = vv_ready_device(p, d);
+
+    cJSON_AddItemToObject(o, "reset_method", strings_json(x->reset));
+    if (x->has_link) {
+        cJSON *l = cJSON_AddObjectToObject(o, "link");
+        cJSON_AddStringToObject(l, "speed", x->speed);
+        cJSON_AddNumberToObject(l, "width", x->width);
+        cJSON_AddStringToObject(l, "max_speed", x->max_speed);
+        cJSON_AddNumberToObject(l, "max_width", x->max_width);
+    }
+    else {
+        cJSON_AddNullToObject(o, "link");
+    }
+    cJSON_AddBoolToObject(o, "has_rom", x->has_rom);
+    if (x->is_pf) {
+        cJSON *v = cJSON_AddObjectToObject(o, "sriov");
+        cJSON_AddNumberToObject(v, "total_vfs", x->total_vfs);
+        cJSON_AddNumberToObject(v, "num_vfs", x->num_vfs);
+    }
+    else {
+        cJSON_AddNullToObject(o, "sriov");
+    }
+    add_tri(o, "group_viable", viable);
+}
+
 static cJSON *reply(vv_call_t *c, cJSON *json)
 {
     return c->reply = vv_json_own(c->p, json);
@@ -92,7 +165,8 @@ vv_err_t *vv_api_info(vv_call_t *c)
         || (e = vv_device_read(c->p, c->host, &a, &d))) {
         return e;
     }
-    reply(c, info_json(c->p, d));
+    add_readiness(c->p, reply(c, info_json(c->p, d)), d,
+                  group_viable(c, d->group));
     return NULL;
 }
 
@@ -101,7 +175,8 @@ vv_err_t *vv_api_info(vv_call_t *c)
 /* Every problem of one device, appended to errors. */
 static int check_device(vv_call_t *c, const char *raw,
                         const vv_allowlist_t *mine,
-                        const vv_allowlist_t *server, cJSON *errors)
+                        const vv_allowlist_t *server, cJSON *errors,
+                        const vv_ready_t *host, apr_array_header_t *warnings)
 {
     int no_group = 0;
     vv_devinfo_t *d = NULL;
@@ -135,6 +210,7 @@ static int check_device(vv_call_t *c, const char *raw,
         PROBLEM("device %s is a bridge, not an endpoint: it cannot be "
                 "passed through", d->address);
     }
+    vv_ready_device_advice(c->p, d, vv_ready_device(c->p, d), host, warnings);
 #undef PROBLEM
     return no_group;
 }
@@ -161,6 +237,8 @@ vv_err_t *vv_api_validate(vv_call_t *c)
     const vv_allowlist_t *server = vv_conf_allow(c->r->server);
     apr_array_header_t *raw = NULL;
     vv_allowlist_t *mine = NULL;
+    apr_array_header_t *warnings;
+    const vv_ready_t *host;
     cJSON *out, *errors;
     int missing_groups = 0;
     vv_err_t *e;
@@ -171,9 +249,11 @@ vv_err_t *vv_api_validate(vv_call_t *c)
     }
     out = reply(c, cJSON_CreateObject());
     errors = cJSON_CreateArray();
+    host = vv_ready_host(c->p, c->host);
+    warnings = apr_array_make(c->p, 4, sizeof(const char *));
     for (int i = 0; i < raw->nelts; i++) {
         missing_groups += check_device(c, APR_ARRAY_IDX(raw, i, const char *),
-                                       mine, server, errors);
+                                       mine, server, errors, host, warnings);
     }
     if (missing_groups && vv_host_group_count(c->host) == 0) {
         cJSON_InsertItemInArray(errors, 0, cJSON_CreateString(
@@ -184,11 +264,13 @@ vv_err_t *vv_api_validate(vv_call_t *c)
         cJSON_AddTrueToObject(out, "valid");
         cJSON_AddStringToObject(out, "message", "All devices are valid and "
                                 "available for passthrough");
+        cJSON_AddItemToObject(out, "warnings", strings_json(warnings));
         return NULL;
     }
     cJSON_AddFalseToObject(out, "valid");
     cJSON_AddStringToObject(out, "message", summary(c, errors));
     cJSON_AddItemToObject(out, "errors", errors);
+    cJSON_AddItemToObject(out, "warnings", strings_json(warnings));
     return NULL;
 }
 
@@ -417,6 +499,8 @@ vv_err_t *vv_api_unbind(vv_call_t *c)
 
 vv_err_t *vv_api_devices(vv_call_t *c)
 {
+    const char *driver = vv_conf_driver(c->r->server);
+    apr_hash_t *blocked = apr_hash_make(c->p);
     apr_array_header_t *all = NULL;
     vv_filter_t f;
     cJSON *out;
@@ -426,11 +510,24 @@ vv_err_t *vv_api_devices(vv_call_t *c)
         || (e = vv_pci_scan(c->p, c->host, &all))) {
         return e;
     }
+    /* Group viability from the listing itself: no second read. */
+    for (int i = 0; i < all->nelts; i++) {
+        const vv_devinfo_t *d = APR_ARRAY_IDX(all, i, vv_devinfo_t *);
+        const char *key = apr_itoa(c->p, d->group);
+        if (d->group >= 0 && !vv_device_viable(d, driver)) {
+            apr_hash_set(blocked, key, APR_HASH_KEY_STRING, key);
+        }
+    }
     out = reply(c, cJSON_CreateArray());
     for (int i = 0; i < all->nelts; i++) {
         const vv_devinfo_t *d = APR_ARRAY_IDX(all, i, vv_devinfo_t *);
         if (vv_filter_match(&f, d)) {
-            cJSON_AddItemToArray(out, info_json(c->p, d));
+            cJSON *o = info_json(c->p, d);
+            add_readiness(c->p, o, d, d->group < 0 ? VV_UNKNOWN
+                          : apr_hash_get(blocked, apr_itoa(c->p, d->group),
+                                         APR_HASH_KEY_STRING) ? VV_NO
+                          : VV_YES);
+            cJSON_AddItemToArray(out, o);
         }
     }
     return NULL;
@@ -454,7 +551,11 @@ vv_err_t *vv_api_host(vv_call_t *c)
     int container = vv_host_has(h->dev, "vfio/vfio");
     const char *kernel = vv_host_read(c->p, h->proc, "sys/kernel/osrelease");
     cJSON *out = reply(c, cJSON_CreateObject()), *problems, *helper, *list;
-    cJSON *status = NULL;
+    cJSON *status = NULL, *ir;
+    const vv_ready_t *ready = vv_ready_host(c->p, h);
+    apr_array_header_t *said = apr_array_make(c->p, 4, sizeof(const char *));
+    apr_array_header_t *warnings = apr_array_make(c->p, 4,
+                                                  sizeof(const char *));
     const cJSON *pid, *euid;
     int running, kind;
 
@@ -466,6 +567,15 @@ vv_err_t *vv_api_host(vv_call_t *c)
                           vv_host_has(h->dev, "vfio/devices")
                           || vv_host_has(h->dev, "iommu"));
     add_name(out, "kernel", kernel);
+    add_name(out, "iommu_firmware", ready->firmware);
+    ir = cJSON_AddObjectToObject(out, "interrupt_remapping");
+    add_tri(ir, "supported", ready->ir_supported);
+    add_tri(ir, "enabled", ready->ir_enabled);
+    add_tri(ir, "unsafe_interrupts_allowed", ready->unsafe_interrupts);
+    cJSON_AddBoolToObject(out, "acs_override", ready->acs_override != NULL);
+    cJSON_AddBoolToObject(out, "iommu_passthrough", ready->passthrough);
+    cJSON_AddItemToObject(out, "vfio_pci_ids", strings_json(ready->vfio_ids));
+    cJSON_AddBoolToObject(out, "kvm", ready->kvm);
     cJSON_AddStringToObject(out, "driver", driver);
     cJSON_AddStringToObject(out, "group_policy",
                             vv_conf_group_policy(c->r->server)
@@ -489,11 +599,9 @@ vv_err_t *vv_api_host(vv_call_t *c)
         cJSON_AddNullToObject(helper, "pid");
     }
     problems = cJSON_AddArrayToObject(out, "problems");
-    if (groups == 0) {
-        problem(problems, "IOMMU not enabled on this system: enable VT-d "
-                "(Intel) or AMD-Vi (AMD) in the firmware, add intel_iommu=on "
-                "iommu=pt (or amd_iommu=on iommu=pt) to the kernel command "
-                "line, reboot, and check dmesg | grep -i iommu");
+    vv_ready_host_advice(c->p, ready, said, warnings);
+    for (int i = 0; i < said->nelts; i++) {
+        problem(problems, APR_ARRAY_IDX(said, i, const char *));
     }
     if (!have_driver) {
         problem(problems, apr_psprintf(c->p, "driver %s is not loaded: run "
@@ -519,6 +627,7 @@ vv_err_t *vv_api_host(vv_call_t *c)
                 "%d, not root: bind and unbind will fail with permission "
                 "denied; start httpd as root", (int)euid->valuedouble));
     }
+    cJSON_AddItemToObject(out, "warnings", strings_json(warnings));
     return NULL;
 }
 

@@ -2,6 +2,7 @@
  * writes to the kernel semantics in kernel.c. */
 #include "sim.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,14 @@ int device_irq(const struct device *d)
 	return 0;
 }
 
+static void reset_methods_show(const struct device *d, struct strbuf *out)
+{
+	for (int i = 0; i < d->nreset; i++)
+		sb_printf(out, "%s%s", i ? " " : "", reset_method_names[d->reset[i]]);
+	if (d->nreset)	/* none left (all disabled by a write): an empty read */
+		sb_add(out, "\n", 1);
+}
+
 static int dev_show(struct node *n, struct device *d, struct strbuf *out, uid_t uid)
 {
 	int epoch, r;
@@ -125,8 +134,48 @@ static int dev_show(struct node *n, struct device *d, struct strbuf *out, uid_t 
 	case DA_TOTALVFS: sb_printf(out, "%d\n", d->totalvfs); break;
 	case DA_NUMVFS: sb_printf(out, "%d\n", d->numvfs); break;
 	case DA_VF_AUTOPROBE: sb_printf(out, "%d\n", d->vf_autoprobe); break;
+	case DA_RESET_METHOD: reset_methods_show(d, out); break;
+	case DA_LINK_SPEED: sb_printf(out, "%s\n", d->link.speed); break;
+	case DA_LINK_WIDTH: sb_printf(out, "%d\n", d->link.width); break;
+	case DA_MAX_LINK_SPEED: sb_printf(out, "%s\n", d->link.max_speed); break;
+	case DA_MAX_LINK_WIDTH: sb_printf(out, "%d\n", d->link.max_width); break;
+	case DA_ROM:	/* pci_read_rom(): EINVAL until "1" is written; no image is modelled */
+		if (!d->rom_enabled)
+			return -EINVAL;
+		break;
 	}
 	return 0;
+}
+
+/* An ACPI table as /sys/firmware/acpi/tables/SIG gives it: the 36-byte
+ * header (signature, length, revision, checksum making the bytes sum to 0,
+ * OEM and creator ids) and, for DMAR and IVRS, the first fields of the
+ * table proper (DMAR: host address width 46 bits, INTR_REMAP flag; IVRS:
+ * IVinfo). No remapping structures follow. */
+static void acpi_table(const char *sig, struct strbuf *out)
+{
+	unsigned char t[48] = {0};
+	unsigned sum = 0;
+
+	memcpy(t, sig, 4);
+	t[4] = sizeof t;
+	t[8] = strcmp(sig, "IVRS") == 0 ? 2 : 1;
+	memcpy(t + 10, "VVSIM ", 6);
+	memcpy(t + 16, "VVSIMTBL", 8);
+	t[24] = 1;
+	memcpy(t + 28, "VVSM", 4);
+	t[32] = 1;
+	if (strcmp(sig, "DMAR") == 0) {
+		t[36] = 46 - 1;
+		t[37] = 0x01;
+	} else if (strcmp(sig, "IVRS") == 0) {
+		t[36] = 0x40;		/* IVinfo: 64-bit virtual addresses */
+		t[37] = 0x30;		/* 48-bit physical addresses */
+	}
+	for (size_t i = 0; i < sizeof t; i++)
+		sum += t[i];
+	t[9] = (unsigned char)(0x100 - (sum & 0xff));
+	sb_add(out, t, sizeof t);
 }
 
 /* ---- net and block hints --------------------------------------------- */
@@ -191,6 +240,7 @@ int attr_show(struct node *n, struct strbuf *out, uid_t uid)
 	case K_DEV: return dev_show(n, n->obj, out, uid);
 	case K_NET: return net_show(n->attr, n->obj, out);
 	case K_BLOCK: block_show(n->attr, n->obj, out); return 0;
+	case K_ACPI: acpi_table(n->name, out); return 0;
 	case K_BUS:
 		if (n->attr == BA_AUTOPROBE)
 			sb_printf(out, "%d\n", S.h->drivers_autoprobe);
@@ -205,6 +255,7 @@ int attr_show(struct node *n, struct strbuf *out, uid_t uid)
 		case PR_NV_INFO: proc_nvidia_info(n->obj, out); break;
 		case PR_SWAPS: proc_swaps(out); break;
 		case PR_MAPS: proc_maps(n->arg, out); break;
+		case PR_INTERRUPTS: proc_interrupts(out); break;
 		}
 		return 0;
 	case K_VTCON:	/* vtconsole bind: which console driver has the consoles */
@@ -260,6 +311,54 @@ static int uevent_store(const char *buf)
 	return -EINVAL;
 }
 
+/* reset_method_store(): "" disables every method, "default" restores the
+ * device's own; else a space-separated list (each word trimmed), each a
+ * method this device supports, at most 7: else EINVAL and nothing changes. */
+static int reset_method_store(struct device *d, const char *buf)
+{
+	unsigned char m[NRESET_METHODS];
+	int n = 0, r = 0;
+
+	if (!strcmp(buf, "") || !strcmp(buf, "\n")) {
+		d->nreset = 0;
+		return 0;
+	}
+	if (!strcmp(buf, "default") || !strcmp(buf, "default\n")) {
+		/* pci_init_reset_methods(): the supported ones, in the kernel's order */
+		d->nreset = 0;
+		for (int k = 1; k <= NRESET_METHODS; k++)
+			for (int i = 0; i < d->nreset_init; i++)
+				if (d->reset_init[i] == k)
+					d->reset[d->nreset++] = (unsigned char)k;
+		return 0;
+	}
+	char *copy = xstrdup(buf), *rest = copy, *name;
+	while (!r && (name = strsep(&rest, " "))) {
+		if (!strcmp(name, "") || !strcmp(name, "\n"))
+			continue;
+		while (isspace((unsigned char)*name))	/* strim() */
+			name++;
+		for (size_t l = strlen(name); l && isspace((unsigned char)name[l - 1]); l--)
+			name[l - 1] = '\0';
+		int k = 0, ok = 0;
+		for (int x = 1; x <= NRESET_METHODS && !k; x++)
+			if (!strcmp(name, reset_method_names[x]))
+				k = x;
+		for (int i = 0; k && i < d->nreset_init; i++)
+			ok |= d->reset_init[i] == k;
+		if (!ok || n == NRESET_METHODS)
+			r = -EINVAL;
+		else
+			m[n++] = (unsigned char)k;
+	}
+	free(copy);
+	if (r)
+		return r;
+	memcpy(d->reset, m, n);
+	d->nreset = n;
+	return 0;
+}
+
 static int dev_store(struct node *n, struct device *d, const char *buf, size_t len)
 {
 	int v;
@@ -288,6 +387,10 @@ static int dev_store(struct node *n, struct device *d, const char *buf, size_t l
 		return 0;
 	case DA_UEVENT: return uevent_store(buf);
 	case DA_CONFIG: return 0;	/* accepted, not modelled; sim/log shows it */
+	case DA_RESET_METHOD: return reset_method_store(d, buf);
+	case DA_ROM:	/* pci_write_rom(): "0\n" disables reads, anything else enables */
+		d->rom_enabled = !(len == 2 && buf[0] == '0');
+		return 0;
 	}
 	return -EIO;
 }

@@ -516,6 +516,9 @@ static void fresh_state(struct device *d)
 	d->numvfs = 0;
 	d->unbinding = 0;
 	d->locked = 0;
+	memcpy(d->reset, d->reset_init, sizeof d->reset);	/* pci_init_reset_methods() */
+	d->nreset = d->nreset_init;
+	d->rom_enabled = 0;
 	layout_sync_device(d);
 }
 

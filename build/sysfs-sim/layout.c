@@ -42,6 +42,51 @@ static void build_driver(struct driver *D)
 		node_file(D->dir, files[i], 0200, K_DRV, DRA_BIND + i, D);
 }
 
+/* What the readiness checks read in sysfs: the firmware's ACPI tables
+ * (0400 files in a 0755 directory: anyone sees the names, only root reads
+ * them), the IOMMU units (class/iommu/NAME -> devices/virtual/iommu/NAME
+ * with intel-iommu/{cap,ecap} or amd-iommu/features), vfio_iommu_type1's
+ * allow_unsafe_interrupts and the kvm misc device. */
+static void build_readiness_sys(void)
+{
+	static const char *const always[] = {"APIC", "DSDT", "FACP"};
+	struct host *h = S.h;
+	struct node *tables = node_dirs(L.sys, "firmware/acpi/tables");
+	struct node *cls = node_dirs(L.sys, "class/iommu");
+
+	for (size_t i = 0; i < sizeof always / sizeof *always; i++)
+		node_file(tables, always[i], 0400, K_ACPI, 0, NULL);
+	if (h->firmware != FW_NONE)
+		node_file(tables, h->firmware == FW_DMAR ? "DMAR" : "IVRS", 0400, K_ACPI, 0, NULL);
+	for (int i = 0; i < h->nunits; i++) {
+		const struct iommu_unit *u = &h->units[i];
+		struct node *ud = node_dir(node_dirs(L.devices, "virtual/iommu"), u->name);
+		if (u->features) {
+			const_file(node_dir(ud, "amd-iommu"), "features", 0444, K_CONST, "%s\n",
+				   u->features);
+		} else {
+			struct node *in = node_dir(ud, "intel-iommu");
+			const_file(in, "cap", 0444, K_CONST, "%s\n", u->cap);
+			const_file(in, "ecap", 0444, K_CONST, "%s\n", u->ecap);
+		}
+		link_to(ud, "subsystem", cls);
+		const_file(ud, "uevent", 0644, K_CONST, "%s", "");
+		link_to(cls, u->name, ud);
+	}
+	node_dir(L.sys, "module");
+	/* vfio-pci pulls in vfio_iommu_type1; the parameter is read-only here */
+	if (h->vfio_loaded)
+		const_file(node_dirs(L.sys, "module/vfio_iommu_type1/parameters"),
+			   "allow_unsafe_interrupts", 0444, K_CONST, "%s\n",
+			   h->unsafe_interrupts ? "Y" : "N");
+	if (h->kvm) {
+		struct node *kvm = node_dirs(L.devices, "virtual/misc/kvm");
+		const_file(kvm, "dev", 0444, K_CONST, "10:232\n");
+		const_file(kvm, "uevent", 0644, K_CONST, "MAJOR=10\nMINOR=232\nDEVNAME=kvm\n");
+		link_to(node_dirs(L.sys, "class/misc"), "kvm", kvm);
+	}
+}
+
 static void build_sys(void)
 {
 	struct host *h = S.h;
@@ -66,11 +111,7 @@ static void build_sys(void)
 	L.class_graphics = node_dirs(L.sys, "class/graphics");
 	L.class_uio = node_dirs(L.sys, "class/uio");
 	L.sys_block = node_dir(L.sys, "block");
-	node_dirs(L.sys, "class/iommu");
-	if (h->iommu) {
-		struct node *dmar = node_dirs(L.devices, "virtual/iommu/dmar0");
-		link_to(node_dirs(L.sys, "class/iommu"), "dmar0", dmar);
-	}
+	build_readiness_sys();
 	/* loopback: an interface that is not a PCI device */
 	L.virt_net = node_dirs(L.devices, "virtual/net");
 	struct node *lo = node_dir(L.virt_net, "lo");
@@ -123,6 +164,12 @@ static void build_dev_proc_sim(void)
 	node_file(self, "mounts", 0444, K_PROC, PR_MOUNTS, NULL);
 	node_link(L.proc, "mounts", "self/mounts");
 	const_file(node_dirs(L.proc, "sys/kernel"), "osrelease", 0444, K_CONST, "%s\n", h->kernel);
+	/* the command line can be longer than const_file's buffer */
+	node_file(L.proc, "cmdline", 0444, K_CONST, 0, NULL)->target =
+		strcat(strcpy(xcalloc(strlen(h->cmdline) + 2, 1), h->cmdline), "\n");
+	node_file(L.proc, "interrupts", 0444, K_PROC, PR_INTERRUPTS, NULL);
+	if (h->kvm)	/* misc 10:232; Debian's udev rule gives everyone access */
+		node_file(L.dev, "kvm", 0666, K_DEVNODE, 0, NULL);
 	build_proc_nvidia();
 	hints_build_host();
 	if (!S.static_mode) {
@@ -224,6 +271,17 @@ static void build_device_dir(struct device *d)
 		node_file(d->dir, "secondary_bus_number", 0444, K_DEV, DA_SECONDARY_BUS, d);
 		node_file(d->dir, "subordinate_bus_number", 0444, K_DEV, DA_SUBORDINATE_BUS, d);
 	}
+	/* the kernel hides reset_method from a device without a reset method */
+	if (d->nreset_init)
+		node_file(d->dir, "reset_method", 0644, K_DEV, DA_RESET_METHOD, d);
+	if (d->link.present) {	/* pcie_dev_attrs: PCI Express devices only */
+		node_file(d->dir, "current_link_speed", 0444, K_DEV, DA_LINK_SPEED, d);
+		node_file(d->dir, "current_link_width", 0444, K_DEV, DA_LINK_WIDTH, d);
+		node_file(d->dir, "max_link_speed", 0444, K_DEV, DA_MAX_LINK_SPEED, d);
+		node_file(d->dir, "max_link_width", 0444, K_DEV, DA_MAX_LINK_WIDTH, d);
+	}
+	if (d->rom)	/* pci_create_rom_file(): S_IRUSR | S_IWUSR */
+		node_file(d->dir, "rom", 0600, K_DEV, DA_ROM, d);
 	if (d->totalvfs) {
 		node_file(d->dir, "sriov_totalvfs", 0444, K_DEV, DA_TOTALVFS, d);
 		node_file(d->dir, "sriov_numvfs", 0644, K_DEV, DA_NUMVFS, d);

@@ -258,6 +258,48 @@ void proc_maps(int pid, struct strbuf *out)
 	maps_line(out, 0x7ffd1cbd4000ull, 0x7ffd1cbd6000ull, "r-xp", 0, 0, 0, "[vdso]");
 }
 
+/* ---- interrupts ---------------------------------------------------------- */
+/* show_interrupts() on two CPUs with nr_irqs above 1000 (a 4-column IRQ
+ * field): the header of CPU columns, then per IRQ its count per CPU, the
+ * chip, the hardware irq, the flow and the handlers; then the x86 lines.
+ * With interrupt remapping on, the IO-APIC and MSI chips are the remapping
+ * ones (IR-IO-APIC, IR-PCI-MSI), on Intel and AMD alike; each Intel unit the
+ * kernel enabled has its fault interrupt (DMAR-MSI). */
+static void irq_line(struct strbuf *out, int irq, unsigned c0, unsigned c1, const char *chip,
+		     unsigned long hwirq, const char *flow, const char *action)
+{
+	sb_printf(out, "%*d: %10u %10u  %8s %*lu-%-8s  %s\n", 4, irq, c0, c1, chip, 4, hwirq, flow,
+		  action);
+}
+
+void proc_interrupts(struct strbuf *out)
+{
+	const char *ioapic = S.h->intremap ? "IR-IO-APIC" : "IO-APIC";
+	const char *msi = S.h->intremap ? "IR-PCI-MSI" : "PCI-MSI";
+	int irq = 24;
+
+	sb_printf(out, "%*s", 4 + 8, "");
+	for (int cpu = 0; cpu < 2; cpu++)
+		sb_printf(out, "CPU%-8d", cpu);
+	sb_add(out, "\n", 1);
+	irq_line(out, 0, 36, 0, ioapic, 2, "edge", "timer");
+	irq_line(out, 1, 0, 9, ioapic, 1, "edge", "i8042");
+	irq_line(out, 8, 0, 0, ioapic, 8, "edge", "rtc0");
+	irq_line(out, 9, 0, 4, ioapic, 9, "fasteoi", "acpi");
+	for (int i = 0; S.h->iommu && i < S.h->nunits; i++)
+		if (!S.h->units[i].features)
+			irq_line(out, irq++, 0, 0, "DMAR-MSI", (unsigned long)i, "edge",
+				 S.h->units[i].name);
+	irq_line(out, irq++, 0, 0, msi, 16384, "edge", "PCIe PME, aerdrv");
+	irq_line(out, irq++, 0, 0, msi, 512000, "edge", "nvme0q0");
+	irq_line(out, irq++, 0, 1702, msi, 512001, "edge", "nvme0q1");
+	irq_line(out, irq++, 12, 0, msi, 1048576, "edge", "eno1");
+	sb_printf(out, "%*s: %10u %10u   Non-maskable interrupts\n", 4, "NMI", 0, 0);
+	sb_printf(out, "%*s: %10u %10u   Local timer interrupts\n", 4, "LOC", 118273, 97412);
+	sb_printf(out, "%*s: %10u\n", 4, "ERR", 0);
+	sb_printf(out, "%*s: %10u\n", 4, "MIS", 0);
+}
+
 /* ---- nvidia ------------------------------------------------------------ */
 /* What rm_get_device_name() answers for a few boards; the driver's own name
  * for a GPU it does not know is "NVIDIA Graphics Device". */

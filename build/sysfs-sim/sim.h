@@ -95,6 +95,14 @@ struct faults {
 	int unplug_after;	/* unplug once this many more writes completed */
 };
 
+/* reset_method names, in the kernel's order (pci_reset_fn_methods[1..7]) */
+#define NRESET_METHODS 7
+extern const char *const reset_method_names[NRESET_METHODS + 1];	/* [0] unused */
+
+/* What current_link_speed and friends show (pcie_dev_attrs); present 0: a
+ * conventional PCI device, no files. */
+struct pcilink { int present, width, max_width; const char *speed, *max_speed; };
+
 struct device {
 	char addr[24];
 	unsigned dom, bus, slot, fn;
@@ -114,6 +122,9 @@ struct device {
 	struct chardev uio; int has_uio;
 	struct mapping *maps; int nmaps;
 	char **resources; int nresources;	/* resourceN files the maps name */
+	unsigned char reset_init[NRESET_METHODS]; int nreset_init;	/* 0: no reset_method file */
+	struct pcilink link;
+	int rom;			/* an expansion ROM: a rom file (0600) */
 
 	/* runtime state */
 	struct driver *drv;	/* kept while a blocked unbind runs, as dev->driver */
@@ -124,6 +135,8 @@ struct device {
 	int vfio_idx;		/* vfio-dev/vfioX, -1 when none */
 	int dev_open;		/* a hypervisor has its device fd ("attach G ADDR") */
 	int enable, numvfs;
+	unsigned char reset[NRESET_METHODS]; int nreset;	/* reset_method as written */
+	int rom_enabled;		/* "1" written to rom */
 	long long bind_visible_at;	/* async fault: bind nodes appear then */
 	struct faults f;
 	struct node *dir;
@@ -139,9 +152,20 @@ struct group {
 	int hold_pid; char *hold_comm;
 };
 
+/* An IOMMU unit: class/iommu/NAME. Intel (dmarN) shows intel-iommu/cap and
+ * ecap, AMD (ivhdN) amd-iommu/features; hex as the kernel prints %llx. */
+struct iommu_unit { char *name, *cap, *ecap, *features; };
+enum firmware { FW_NONE, FW_DMAR, FW_IVRS };
+
 struct host {
 	char *name, *kernel;
 	int iommu, vfio_loaded, cdev;
+	enum firmware firmware;		/* the ACPI table describing the IOMMU */
+	struct iommu_unit *units; int nunits;
+	int intremap;			/* interrupt remapping on: IR- chips in proc/interrupts */
+	char *cmdline;			/* proc/cmdline without its newline */
+	int kvm;			/* dev/kvm */
+	int unsafe_interrupts;		/* vfio_iommu_type1 allow_unsafe_interrupts */
 	struct driver **drivers; int ndrivers;	/* vfio-pci last */
 	struct driver *vfio;
 	struct device **devs; int ndevs;
@@ -181,20 +205,22 @@ int class_is_display(unsigned class);
 enum ntype { N_DIR, N_FILE, N_LINK };
 enum nkind {		/* what a file is; selects show/store in attrs.c */
 	K_NONE, K_CONST, K_DEV, K_DRV, K_BUS, K_NET, K_BLOCK, K_GROUP,
-	K_DEVNODE, K_VFIO_GROUP, K_PROC, K_SIM, K_BLOCKNODE, K_VTCON
+	K_DEVNODE, K_VFIO_GROUP, K_PROC, K_SIM, K_BLOCKNODE, K_VTCON,
+	K_ACPI		/* firmware/acpi/tables/SIG: a table header; the node's name is its signature */
 };
 /* attr values per kind */
 enum { DA_VENDOR, DA_DEVICE, DA_SUBVENDOR, DA_SUBDEVICE, DA_CLASS, DA_REVISION, DA_IRQ,
        DA_RESOURCE, DA_NUMA, DA_ENABLE, DA_MODALIAS, DA_UEVENT, DA_CONFIG, DA_OVERRIDE,
        DA_BOOT_VGA, DA_TOTALVFS, DA_NUMVFS, DA_VF_AUTOPROBE, DA_VFIO_DEV,
-       DA_SECONDARY_BUS, DA_SUBORDINATE_BUS };
+       DA_SECONDARY_BUS, DA_SUBORDINATE_BUS, DA_RESET_METHOD, DA_LINK_SPEED, DA_LINK_WIDTH,
+       DA_MAX_LINK_SPEED, DA_MAX_LINK_WIDTH, DA_ROM };
 enum { DRA_BIND, DRA_UNBIND, DRA_NEW_ID, DRA_REMOVE_ID };
 enum { BA_PROBE, BA_AUTOPROBE, BA_RESCAN };
 enum { NA_OPERSTATE, NA_FLAGS, NA_ADDRESS, NA_IFINDEX, NA_MTU, NA_CARRIER, NA_TYPE, NA_IFLINK,
        NA_BOND_SLAVES };
 enum { BK_DEV, BK_SIZE, BK_PARTITION, BK_START, BK_RO, BK_REMOVABLE };
 enum { PR_ROUTE, PR_IPV6_ROUTE, PR_IF_INET6, PR_MOUNTINFO, PR_MOUNTS, PR_NV_INFO, PR_SWAPS,
-       PR_MAPS };
+       PR_MAPS, PR_INTERRUPTS };
 enum { VT_BIND };
 enum { SA_CONTROL, SA_STATE, SA_LOG, SA_LAST_ERROR };
 
@@ -284,6 +310,7 @@ void proc_mountinfo(struct strbuf *out, int mounts_format);
 void proc_nvidia_info(const struct device *d, struct strbuf *out);
 void proc_swaps(struct strbuf *out);
 void proc_maps(int pid, struct strbuf *out);
+void proc_interrupts(struct strbuf *out);
 
 /* fuseio.c */
 int fuseio_install(void *session);

@@ -688,6 +688,123 @@ static int parse_hints(struct ctx *c, const cJSON *o, struct device *d)
 	return parse_mappings(c, o, d);
 }
 
+/* ---- readiness: what a VM will meet beyond the bind --------------------- */
+const char *const reset_method_names[NRESET_METHODS + 1] = {
+	NULL, "device_specific", "acpi", "flr", "af_flr", "pm", "bus", "cxl_bus"};
+
+static int reset_method_index(const char *name)
+{
+	for (int m = 1; m <= NRESET_METHODS; m++)
+		if (strcmp(name, reset_method_names[m]) == 0)
+			return m;
+	return 0;
+}
+
+/* "reset_method": a non-empty array of distinct method names, or null (no
+ * file: the kernel hides the attribute of a device without a reset
+ * method). Absent: flr and bus for an endpoint, none for a bridge. */
+static int parse_reset_method(struct ctx *c, const cJSON *o, struct device *d)
+{
+	static const char *const dflt[] = {"flr", "bus"};
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "reset_method");
+
+	d->nreset_init = 0;
+	if (!v) {
+		for (size_t i = 0; d->header_type == 0 && i < sizeof dflt / sizeof *dflt; i++)
+			d->reset_init[d->nreset_init++] = (unsigned char)reset_method_index(dflt[i]);
+		return 0;
+	}
+	if (cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsArray(v) || !cJSON_GetArraySize(v))
+		return fail(c, "\"reset_method\" must be a non-empty array of method names or null");
+	for (const cJSON *x = v->child; x; x = x->next) {
+		int m = cJSON_IsString(x) ? reset_method_index(x->valuestring) : 0;
+		if (!m)
+			return fail(c, "\"reset_method\": bad method %s%s%s (want device_specific, acpi, "
+				    "flr, af_flr, pm, bus or cxl_bus)", cJSON_IsString(x) ? "\"" : "",
+				    cJSON_IsString(x) ? x->valuestring : "(not a string)",
+				    cJSON_IsString(x) ? "\"" : "");
+		for (int i = 0; i < d->nreset_init; i++)
+			if (d->reset_init[i] == m)
+				return fail(c, "\"reset_method\": \"%s\" listed twice", x->valuestring);
+		d->reset_init[d->nreset_init++] = (unsigned char)m;
+	}
+	return 0;
+}
+
+/* pci_speed_string() for the speeds a PCIe link can have. */
+static const char *link_speed(const char *s)
+{
+	static const char *const speeds[] = {"2.5 GT/s PCIe", "5.0 GT/s PCIe", "8.0 GT/s PCIe",
+					     "16.0 GT/s PCIe", "32.0 GT/s PCIe", "64.0 GT/s PCIe",
+					     "Unknown"};
+	for (size_t i = 0; s && i < sizeof speeds / sizeof *speeds; i++)
+		if (strcmp(s, speeds[i]) == 0)
+			return speeds[i];
+	return NULL;
+}
+
+static int link_width(struct ctx *c, const cJSON *o, const char *key, int *out)
+{
+	static const int widths[] = {0, 1, 2, 4, 8, 12, 16, 32};
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!v)
+		return fail(c, "link: missing \"%s\"", key);
+	for (size_t i = 0; cJSON_IsNumber(v) && i < sizeof widths / sizeof *widths; i++)
+		if (v->valuedouble == widths[i]) {
+			*out = widths[i];
+			return 0;
+		}
+	return fail(c, "link: \"%s\" must be one of 0, 1, 2, 4, 8, 12, 16, 32 (lanes)", key);
+}
+
+static int link_speed_key(struct ctx *c, const cJSON *o, const char *key, const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!v)
+		return fail(c, "link: missing \"%s\"", key);
+	*out = cJSON_IsString(v) ? link_speed(v->valuestring) : NULL;
+	if (!*out)
+		return fail(c, "link: \"%s\" must be \"2.5 GT/s PCIe\", \"5.0 GT/s PCIe\", "
+			    "\"8.0 GT/s PCIe\", \"16.0 GT/s PCIe\", \"32.0 GT/s PCIe\", "
+			    "\"64.0 GT/s PCIe\" or \"Unknown\"", key);
+	return 0;
+}
+
+/* "link": {"speed", "width", "max_speed", "max_width"} or null (absent: a
+ * conventional PCI device, no link files). The link cannot run above what
+ * the port can do. */
+static int parse_link(struct ctx *c, const cJSON *o, struct pcilink *l)
+{
+	static const char *const keys[] = {"speed", "width", "max_speed", "max_width", "comment", NULL};
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "link");
+	size_t at = strlen(c->item);
+	int r;
+
+	memset(l, 0, sizeof *l);
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsObject(v))
+		return fail(c, "\"link\" must be an object or null");
+	snprintf(c->item + at, sizeof c->item - at, " link");
+	r = check_keys(c, v, keys);
+	c->item[at] = '\0';
+	if (r < 0 || link_speed_key(c, v, "speed", &l->speed) < 0 ||
+	    link_speed_key(c, v, "max_speed", &l->max_speed) < 0 ||
+	    link_width(c, v, "width", &l->width) < 0 || link_width(c, v, "max_width", &l->max_width) < 0)
+		return -1;
+	if (strcmp(l->speed, "Unknown") && strcmp(l->max_speed, "Unknown") &&
+	    strtod(l->speed, NULL) > strtod(l->max_speed, NULL))
+		return fail(c, "link: \"speed\" %s is above \"max_speed\" %s", l->speed, l->max_speed);
+	if (l->width > l->max_width)
+		return fail(c, "link: \"width\" %d is above \"max_width\" %d", l->width, l->max_width);
+	l->present = 1;
+	return 0;
+}
+
 /* ---- devices ---------------------------------------------------------- */
 struct devrefs { char *driver, *parent, *physfn; int has_totalvfs; };
 
@@ -716,7 +833,8 @@ static int parse_device(struct ctx *c, const cJSON *o, struct device *d, struct 
 		"address", "vendor", "device", "subsystem_vendor", "subsystem_device", "class",
 		"revision", "header_type", "numa_node", "iommu_group", "driver", "driver_override",
 		"parent", "physfn", "sriov_totalvfs", "sriov_drivers_autoprobe", "boot_vga", "net",
-		"block", "nvidia", "drm", "fb", "uio", "mapped_by", "comment", NULL};
+		"block", "nvidia", "drm", "fb", "uio", "mapped_by", "reset_method", "link", "rom",
+		"comment", NULL};
 	char *addr;
 	int bv;
 
@@ -740,7 +858,9 @@ static int parse_device(struct ctx *c, const cJSON *o, struct device *d, struct 
 	    get_str(c, o, "physfn", &r->physfn, 0) < 0 ||
 	    get_int(c, o, "sriov_totalvfs", &d->totalvfs, 0, 0, 65535, NULL) < 0 ||
 	    get_bool(c, o, "sriov_drivers_autoprobe", &d->vf_autoprobe, 1) < 0 ||
-	    get_bool(c, o, "boot_vga", &bv, 0) < 0 || parse_hints(c, o, d) < 0)
+	    get_bool(c, o, "boot_vga", &bv, 0) < 0 || get_bool(c, o, "rom", &d->rom, 0) < 0 ||
+	    parse_reset_method(c, o, d) < 0 || parse_link(c, o, &d->link) < 0 ||
+	    parse_hints(c, o, d) < 0)
 		return -1;
 	r->has_totalvfs = cJSON_GetObjectItemCaseSensitive(o, "sriov_totalvfs") != NULL;
 	d->boot_vga = class_is_display(d->class) ? bv : -1;
@@ -1090,6 +1210,8 @@ static void init_runtime(struct host *h)
 		d->enable = d->drv != NULL;
 		d->numvfs = d->nvfs_listed;
 		d->vfio_idx = -1;
+		memcpy(d->reset, d->reset_init, sizeof d->reset);
+		d->nreset = d->nreset_init;
 		add_group(h, d->group);
 		if (d->drv && d->drv->is_vfio) {
 			d->vfio_idx = h->next_vfio_idx++;
@@ -1143,10 +1265,143 @@ static int finish_host(struct ctx *c)
 	return 0;
 }
 
+/* ---- the host's readiness for passthrough --------------------------------- */
+/* A register as the kernel prints it with %llx: 1-16 lowercase hex digits,
+ * no leading zero. */
+static int valid_llx(const char *s)
+{
+	size_t l = strlen(s);
+	return l >= 1 && l <= 16 && is_hex(s, l) && (s[0] != '0' || l == 1);
+}
+
+/* dmarN or ivhdN, N without leading zeros. */
+static int valid_unit_name(const char *s, const char *prefix)
+{
+	size_t p = strlen(prefix), l = strlen(s);
+	if (strncmp(s, prefix, p) || l == p || l > p + 4 || (s[p] == '0' && l > p + 1))
+		return 0;
+	for (size_t i = p; i < l; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int parse_unit(struct ctx *c, const cJSON *o, struct iommu_unit *u)
+{
+	static const char *const keys[] = {"name", "cap", "ecap", "features", "comment", NULL};
+	struct host *h = c->h;
+	int intel;
+
+	if (check_keys(c, o, keys) < 0 || get_str(c, o, "name", &u->name, 1) < 0)
+		return -1;
+	snprintf(c->item + strlen(c->item), sizeof c->item - strlen(c->item), " %.24s", u->name);
+	if (get_str(c, o, "cap", &u->cap, 0) < 0 || get_str(c, o, "ecap", &u->ecap, 0) < 0 ||
+	    get_str(c, o, "features", &u->features, 0) < 0)
+		return -1;
+	intel = u->cap || u->ecap;
+	if (intel && u->features)
+		return fail(c, "an Intel unit has \"cap\" and \"ecap\", an AMD one \"features\", "
+			    "not both");
+	if (intel && (!u->cap || !u->ecap))
+		return fail(c, "an Intel unit needs both \"cap\" and \"ecap\"");
+	if (!intel && !u->features)
+		return fail(c, "missing \"cap\" and \"ecap\" (Intel) or \"features\" (AMD)");
+	if (!valid_unit_name(u->name, intel ? "dmar" : "ivhd"))
+		return fail(c, "bad name (an %s unit is %s, N without leading zeros)",
+			    intel ? "Intel" : "AMD", intel ? "dmarN" : "ivhdN");
+	if (h->firmware != (intel ? FW_DMAR : FW_IVRS))
+		return fail(c, "an %s unit needs \"firmware_iommu\": \"%s\"", intel ? "Intel" : "AMD",
+			    intel ? "DMAR" : "IVRS");
+	const char *bad = intel && !valid_llx(u->cap) ? "cap" : intel && !valid_llx(u->ecap) ? "ecap"
+			: !intel && !valid_llx(u->features) ? "features" : NULL;
+	if (bad)
+		return fail(c, "\"%s\" must be 1-16 lowercase hex digits without 0x or leading zeros "
+			    "(as the kernel prints it)", bad);
+	for (int i = 0; i < h->nunits && &h->units[i] != u; i++)
+		if (strcmp(h->units[i].name, u->name) == 0)
+			return fail(c, "unit listed twice");
+	return 0;
+}
+
+static void default_unit(struct host *h)
+{
+	struct iommu_unit *u = &h->units[h->nunits++];
+
+	if (h->firmware == FW_DMAR) {
+		u->name = xstrdup("dmar0");
+		u->cap = xstrdup("d2008c40660462");
+		u->ecap = xstrdup("f050da");
+	} else {
+		u->name = xstrdup("ivhd0");
+		u->features = xstrdup("25bf732fa2295afe");
+	}
+}
+
+/* firmware_iommu, iommu_units, interrupt_remapping, cmdline, kvm,
+ * vfio_unsafe_interrupts: what the module's readiness checks read. */
+static int parse_readiness(struct ctx *c, const cJSON *root)
+{
+	struct host *h = c->h;
+	const cJSON *fw = cJSON_GetObjectItemCaseSensitive(root, "firmware_iommu");
+	const cJSON *units, *ir = cJSON_GetObjectItemCaseSensitive(root, "interrupt_remapping");
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmdline");
+
+	*c->item = '\0';
+	h->firmware = FW_DMAR;
+	if (fw && cJSON_IsNull(fw))
+		h->firmware = FW_NONE;
+	else if (fw && cJSON_IsString(fw) && strcmp(fw->valuestring, "IVRS") == 0)
+		h->firmware = FW_IVRS;
+	else if (fw && (!cJSON_IsString(fw) || strcmp(fw->valuestring, "DMAR")))
+		return fail(c, "\"firmware_iommu\" must be \"DMAR\", \"IVRS\" or null");
+	if (h->iommu && h->firmware == FW_NONE)
+		return fail(c, "\"iommu\" is true but \"firmware_iommu\" is null: the kernel enables "
+			    "an IOMMU the firmware's DMAR or IVRS table describes");
+	if (get_array(c, root, "iommu_units", &units) < 0)
+		return -1;
+	if (units && cJSON_GetArraySize(units) && !h->iommu)
+		return fail(c, "\"iommu_units\" listed but \"iommu\" is false");
+	h->units = xcalloc(units ? cJSON_GetArraySize(units) : 1, sizeof *h->units);
+	for (const cJSON *o = units ? units->child : NULL; o; o = o->next) {
+		snprintf(c->item, sizeof c->item, "iommu_units[%d]", h->nunits);
+		if (parse_unit(c, o, &h->units[h->nunits++]) < 0)
+			return -1;
+	}
+	*c->item = '\0';
+	if (!units && h->iommu)
+		default_unit(h);
+	if (get_bool(c, root, "interrupt_remapping", &h->intremap, h->iommu) < 0 ||
+	    get_bool(c, root, "kvm", &h->kvm, 1) < 0 ||
+	    get_bool(c, root, "vfio_unsafe_interrupts", &h->unsafe_interrupts, 0) < 0)
+		return -1;
+	if (ir && h->intremap && h->firmware == FW_NONE)
+		return fail(c, "\"interrupt_remapping\" is true but \"firmware_iommu\" is null: "
+			    "remapping hardware is described by the DMAR or IVRS table");
+	if (h->unsafe_interrupts && !h->vfio_loaded)
+		return fail(c, "\"vfio_unsafe_interrupts\" is a parameter of vfio_iommu_type1, "
+			    "loaded with vfio-pci: \"vfio_pci_loaded\" is false");
+	if (cmd && !cJSON_IsString(cmd))
+		return fail(c, "\"cmdline\" must be a string");
+	if (cmd && (strlen(cmd->valuestring) > 2047 || strpbrk(cmd->valuestring, "\n")))
+		return fail(c, "\"cmdline\" must be at most 2047 characters without newline");
+	if (cmd) {
+		h->cmdline = xstrdup(cmd->valuestring);
+	} else {
+		struct strbuf b = {0};
+		sb_printf(&b, "BOOT_IMAGE=/boot/vmlinuz-%s root=UUID=3f1e0c2a-5b7d-4c9e-8f21-"
+			  "0a6b1c2d3e4f ro quiet%s", h->kernel, !h->iommu ? "" :
+			  h->firmware == FW_IVRS ? " amd_iommu=on iommu=pt" : " intel_iommu=on iommu=pt");
+		h->cmdline = b.s;
+	}
+	return 0;
+}
+
 static int parse_top(struct ctx *c, const cJSON *root)
 {
 	static const char *const keys[] = {"name", "iommu", "vfio_pci_loaded", "cdev", "kernel",
-					   "drivers", "devices", "virtual_net", "comment", NULL};
+					   "drivers", "devices", "virtual_net", "firmware_iommu",
+					   "iommu_units", "interrupt_remapping", "cmdline", "kvm",
+					   "vfio_unsafe_interrupts", "comment", NULL};
 	struct host *h = c->h;
 	const cJSON *drivers, *devices, *vnets;
 
@@ -1167,6 +1422,8 @@ static int parse_top(struct ctx *c, const cJSON *root)
 	*c->item = '\0';
 	if (!h->kernel)
 		h->kernel = xstrdup("6.1.0-sim");
+	if (parse_readiness(c, root) < 0)
+		return -1;
 	if (!devices)
 		return fail(c, "missing \"devices\"");
 	int n = 0;
@@ -1330,6 +1587,14 @@ void host_free(struct host *h)
 	for (int i = 0; i < h->nvnets; i++)
 		netif_free(&h->vnets[i]);
 	free(h->vnets);
+	for (int i = 0; i < h->nunits; i++) {
+		free(h->units[i].name);
+		free(h->units[i].cap);
+		free(h->units[i].ecap);
+		free(h->units[i].features);
+	}
+	free(h->units);
+	free(h->cmdline);
 	for (int i = 0; i < h->ndrivers; i++) {
 		struct driver *D = h->drivers[i];
 		if (!D)

@@ -23,6 +23,8 @@ ok t_cmp($b, {
     class => '0300', class_name => 'VGA compatible controller',
     subsystem_vendor => '1458', subsystem_device => '403b',
     is_bridge => JSON::PP::false,
+    reset_method => ['flr', 'bus'], link => undef, has_rom => JSON::PP::false,
+    sriov => undef, group_viable => JSON::PP::false,
 }, 'every field as the contract shows it');
 # JSON strings in the reply itself, not numbers that compare equal.
 ok t_cmp(join(',', grep { $res->content =~ /"$_":"[^"]*"/ }

@@ -86,7 +86,7 @@ sub mismatch {
         return "$at: below $schema->{minimum}"
             if defined $schema->{minimum} && $v < $schema->{minimum};
     }
-    if ($schema->{enum} && !grep { defined $v && !ref $v && $_ eq ($is_bool ? ($v ? 'true' : 'false') : $v)
+    if ($schema->{enum} && !grep { defined $_ && defined $v && !ref $v && $_ eq ($is_bool ? ($v ? 'true' : 'false') : $v)
                                    || ($is_bool && JSON::PP::is_bool($_) && $_ == $v) }
                                  @{$schema->{enum}}) {
         return "$at: " . ($v // 'null') . ' is not one of the enum';
