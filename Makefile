@@ -13,7 +13,8 @@ SO        := $(MOD)/.libs/mod_volant_vfio.so
 CORE_SRC  := $(wildcard $(MOD)/core/*.c)
 GLUE_SRC  := $(MOD)/mod_volant_vfio.c $(MOD)/vv_config.c $(MOD)/vv_http.c \
              $(MOD)/vv_api.c $(MOD)/vv_authz.c $(MOD)/vv_helper.c \
-             $(MOD)/vv_status.c $(MOD)/vv_openapi_doc.c
+             $(MOD)/vv_status.c $(MOD)/vv_openapi_doc.c $(MOD)/vv_console.c \
+             $(MOD)/vv_console_assets.c
 HEADERS   := $(wildcard $(MOD)/*.h $(MOD)/core/*.h)
 # Expanded when used, not when make starts: on a fresh machine pkg-config and
 # the APR headers arrive with the first target's install-deps.
@@ -23,7 +24,7 @@ APR_LIBS   = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 .PHONY: all deps module run test test-deps test-lint test-unit test-api test-bind \
         test-realsys test-run test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
         install uninstall deb test-openapi test-install test-deb test-trixie \
-        test-apt-lock bench clean
+        test-apt-lock test-console bench clean
 
 all: module
 
@@ -34,6 +35,10 @@ module: deps $(SO)
 
 $(MOD)/vv_openapi_doc.c: $(MOD)/openapi.json build/embed-openapi
 	build/embed-openapi $< > $@.tmp && mv $@.tmp $@
+
+CONSOLE   := $(wildcard $(MOD)/console/*)
+$(MOD)/vv_console_assets.c: $(CONSOLE) build/embed-console
+	build/embed-console $(MOD)/console > $@.tmp && mv $@.tmp $@
 
 # apxs is chatty: its log is shown only when the build fails.
 $(SO): $(CORE_SRC) $(GLUE_SRC) $(HEADERS)
@@ -61,7 +66,7 @@ run: module
 # ---- make test ------------------------------------------------------------
 
 test: test-deps module test-lint test-unit test-sim test-fidelity test-api \
-      test-bind test-realsys test-run test-asan test-fuzz test-openapi test-install \
+      test-bind test-console test-realsys test-run test-asan test-fuzz test-openapi test-install \
       test-deb test-trixie test-apt-lock e2e
 
 test-deps:
@@ -131,6 +136,12 @@ test-api: test-deps module
 test-bind: test-deps module
 	VV_SIM=1 t/run-apache-test t/bind
 
+# The passthrough console in headless Chromium (Selenium) against a live
+# simulator host: bind and release through the page.
+test-console: test-deps module
+	@build/install-deps console
+	VV_SIM=1 t/run-apache-test t/console
+
 test-realsys: test-deps module
 	VV_REAL_SYS=1 t/run-apache-test t/realsys
 
@@ -181,6 +192,6 @@ test-apt-lock:
 clean:
 	rm -rf $(OUT) $(MOD)/.libs $(MOD)/core/.libs $(MOD)/*.lo $(MOD)/*.la \
 	    $(MOD)/*.o $(MOD)/*.slo $(MOD)/core/*.lo $(MOD)/core/*.o \
-	    $(MOD)/core/*.slo $(MOD)/vv_openapi_doc.c t/tmp
+	    $(MOD)/core/*.slo $(MOD)/vv_openapi_doc.c $(MOD)/vv_console_assets.c t/tmp
 	-$(MAKE) -s -C build/sysfs-sim clean
 	-[ -f t/TEST.PL ] && perl t/TEST.PL -clean >/dev/null 2>&1 || true

@@ -5,6 +5,7 @@
 #include "vv_api.h"
 #include "vv_authz.h"
 #include "vv_config.h"
+#include "vv_console.h"
 #include "vv_helper.h"
 #include "vv_http.h"
 #include "vv_openapi.h"
@@ -31,6 +32,7 @@ static const vv_route_t routes[] = {
     { VV_API_BASE "/devices", M_GET, vv_api_devices, 0 },
     { VV_API_BASE "/host", M_GET, vv_api_host, 0 },
     { VV_API_BASE "/metrics", M_GET, vv_api_metrics, 0 },
+    { VV_API_BASE "/records", M_GET, vv_api_records, 0 },
     { VV_OPENAPI_PATH, M_GET, NULL, 0 }, /* served as embedded text */
 };
 
@@ -91,7 +93,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* Once, in the parent: the children inherit the loaded database. */
-    vv_pci_names_load(pconf, NULL);
+    vv_pci_names_load(pconf, vv_conf_pci_ids());
     return vv_helper_init(pconf, s);
 }
 
@@ -214,6 +216,7 @@ static void register_hooks(apr_pool_t *p)
                            APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(vv_console_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(vv_http_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
     vv_http_register_filters();

@@ -675,3 +675,25 @@ vv_err_t *vv_api_metrics(vv_call_t *c)
     c->text_type = VV_METRICS_TYPE;
     return NULL;
 }
+
+/* --- GET /records --------------------------------------------------------- */
+
+/* The devices the module moved and what they had, as the helper's records
+ * say (the state directory is root's: the helper reads it). */
+vv_err_t *vv_api_records(vv_call_t *c)
+{
+    cJSON *status = NULL, *moved;
+    vv_err_t *e;
+    int kind;
+
+    if ((e = vv_helper_call(c->r, "status", NULL, &kind, &status))) {
+        return e;
+    }
+    status = vv_json_own(c->p, status);
+    moved = cJSON_DetachItemFromObjectCaseSensitive(status, "moved");
+    reply(c, cJSON_IsArray(moved) ? moved : cJSON_CreateArray());
+    if (moved && !cJSON_IsArray(moved)) {
+        cJSON_Delete(moved);
+    }
+    return NULL;
+}

@@ -36,7 +36,7 @@ typedef struct vv_dir_conf {
 
 /* GLOBAL_ONLY settings: one per configuration generation. */
 static struct {
-    const char *sysfs, *dev, *proc, *state_dir, *socket;
+    const char *sysfs, *dev, *proc, *state_dir, *socket, *pci_ids;
     const vv_host_t *host;
 } g;
 
@@ -392,6 +392,23 @@ static const char *set_root(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_pci_ids(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    struct stat st;
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    if (arg[0] != '/' || stat(arg, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return apr_psprintf(cmd->pool, "%s: %s is not an existing file "
+                            "(an absolute path)", cmd->cmd->name, arg);
+    }
+    g.pci_ids = arg;
+    return NULL;
+}
+
 static const char *set_state_dir(cmd_parms *cmd, void *dconf,
                                  const char *arg)
 {
@@ -478,6 +495,11 @@ const char *vv_conf_state_dir(void)
     return g.state_dir;
 }
 
+const char *vv_conf_pci_ids(void)
+{
+    return g.pci_ids;
+}
+
 const char *vv_conf_helper_socket(void)
 {
     return g.socket;
@@ -507,6 +529,8 @@ const command_rec vv_cmds[] = {
                   "where /dev/vfio is found (default /dev)"),
     AP_INIT_TAKE1("VolantVfioProcRoot", set_root, &g.proc, RSRC_CONF,
                   "where procfs is mounted (default /proc)"),
+    AP_INIT_TAKE1("VolantVfioPciIds", set_pci_ids, NULL, RSRC_CONF,
+                  "the pci.ids file names come from (default: libpci's)"),
     AP_INIT_TAKE1("VolantVfioStateDir", set_state_dir, NULL, RSRC_CONF,
                   "directory of durable records of moved devices"),
     AP_INIT_TAKE1("VolantVfioHelperSocket", set_socket, NULL, RSRC_CONF,

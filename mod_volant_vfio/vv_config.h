@@ -24,6 +24,7 @@ const char *vv_config_finish(apr_pool_t *pconf);
 /* Global (server-wide, GLOBAL_ONLY) settings. */
 const vv_host_t *vv_conf_host(void);
 const char *vv_conf_state_dir(void);
+const char *vv_conf_pci_ids(void); /* NULL: libpci's default */
 const char *vv_conf_helper_socket(void);
 
 /* Per virtual host. */

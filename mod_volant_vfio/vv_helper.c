@@ -256,20 +256,23 @@ static vv_policy_t *policy_for(apr_pool_t *p, const vv_request_t *req,
 /* The helper's state for GET /host, GET /metrics and mod_status. */
 static cJSON *status_body(apr_pool_t *p, pid_t helper)
 {
-    cJSON *body = cJSON_CreateObject(), *phases;
+    cJSON *body = cJSON_CreateObject(), *phases, *moved;
     const char *dir = vv_conf_state_dir();
     apr_array_header_t *records;
     vv_stats_t s;
     long count[VV_METRICS_PHASES] = { 0 };
 
     vv_stats_read(p, dir, &s);
-    if (!vv_record_list(p, dir, &records)) {
-        for (int i = 0; i < records->nelts; i++) {
-            const char *phase = APR_ARRAY_IDX(records, i, vv_record_t *)->phase;
-            for (int k = 0; k < VV_METRICS_PHASES; k++) {
-                count[k] += !strcmp(phase, vv_metrics_phases[k]);
-            }
+    /* The readable records, a damaged one left out (its error is logged
+     * where it is read for an operation). */
+    moved = cJSON_CreateArray();
+    vv_record_list(p, dir, &records);
+    for (int i = 0; records && i < records->nelts; i++) {
+        const vv_record_t *r = APR_ARRAY_IDX(records, i, vv_record_t *);
+        for (int k = 0; k < VV_METRICS_PHASES; k++) {
+            count[k] += !strcmp(r->phase, vv_metrics_phases[k]);
         }
+        cJSON_AddItemToArray(moved, vv_record_to_json(r));
     }
     cJSON_AddNumberToObject(body, "pid", helper);
     cJSON_AddNumberToObject(body, "euid", geteuid());
@@ -293,6 +296,7 @@ static cJSON *status_body(apr_pool_t *p, pid_t helper)
         cJSON_AddStringToObject(body, "last_error_time", when);
     }
     cJSON_AddItemToObject(body, "stats", vv_stats_to_json(&s));
+    cJSON_AddItemToObject(body, "moved", moved);
     phases = cJSON_AddObjectToObject(body, "records");
     for (int k = 0; k < VV_METRICS_PHASES; k++) {
         cJSON_AddNumberToObject(phases, vv_metrics_phases[k],

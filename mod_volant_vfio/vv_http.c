@@ -84,6 +84,9 @@ cJSON *vv_json_own(apr_pool_t *p, cJSON *json)
 static void send_typed(request_rec *r, const char *type, const char *text,
                        size_t len)
 {
+    /* Device state changes under a client's feet: never from a cache
+     * (a browser's included). */
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     ap_set_content_type(r, type);
     ap_set_content_length(r, (apr_off_t)len);
     if (!r->header_only) {
@@ -99,8 +102,6 @@ static void send_text(request_rec *r, const char *text, size_t len)
 int vv_http_send_typed(request_rec *r, const char *type, const char *text)
 {
     r->status = HTTP_OK;
-    /* Counters and device state: every scrape must reach the module. */
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     send_typed(r, type, text, strlen(text));
     return OK;
 }

@@ -110,7 +110,7 @@ static vv_err_t *sync_fd(apr_pool_t *p, int fd, const char *what)
     return fsync(fd) != 0 ? sys_err(p, "cannot sync", what) : NULL;
 }
 
-static cJSON *to_json(const vv_record_t *r)
+cJSON *vv_record_to_json(const vv_record_t *r)
 {
     cJSON *o = cJSON_CreateObject();
     char id[8], when[APR_RFC822_DATE_LEN];
@@ -154,7 +154,7 @@ vv_err_t *vv_record_put(apr_pool_t *p, const char *state_dir,
     if ((e = state_fd(p, state_dir, "devices", &dir))) {
         return e;
     }
-    json = to_json(rec);
+    json = vv_record_to_json(rec);
     text = cJSON_Print(json);
     len = text ? strlen(text) : 0;
     cJSON_Delete(json);

@@ -49,6 +49,10 @@ vv_err_t *vv_record_get(apr_pool_t *p, const char *state_dir,
 vv_err_t *vv_record_drop(apr_pool_t *p, const char *state_dir,
                          const char *address);
 
+/* A record as its file has it (the caller deletes the tree). */
+struct cJSON;
+struct cJSON *vv_record_to_json(const vv_record_t *r);
+
 /* Every record (vv_record_t *), sorted by address. */
 vv_err_t *vv_record_list(apr_pool_t *p, const char *state_dir,
                          apr_array_header_t **out);

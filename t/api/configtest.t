@@ -23,6 +23,8 @@ my @cases = (
     ['VolantVfioGroupPolicy loose', qr/VolantVfioGroupPolicy must be strict or companions, not loose/],
     ['VolantVfioSysfsRoot /nonexistent', qr/VolantVfioSysfsRoot: \/nonexistent is not an existing directory/],
     ['VolantVfioDevRoot relative/dir', qr/VolantVfioDevRoot: relative\/dir is not an existing directory/],
+    ['VolantVfioPciIds /nonexistent/pci.ids', qr/VolantVfioPciIds: \/nonexistent\/pci\.ids is not an existing file/],
+    ['VolantVfioPciIds /usr/share', qr/VolantVfioPciIds: \/usr\/share is not an existing file/],
     ["<VirtualHost *:80>\nVolantVfioSysfsRoot /sys\n</VirtualHost>",
      qr/VolantVfioSysfsRoot cannot occur within <VirtualHost> section/],
     ['VolantVfioStateDir var/lib', qr/VolantVfioStateDir: var\/lib is not an absolute path/],

@@ -24,6 +24,7 @@ my %want = (
     '/api/v1/vfio/devices' => 'get',
     '/api/v1/vfio/host' => 'get',
     '/api/v1/vfio/metrics' => 'get',
+    '/api/v1/vfio/records' => 'get',
     '/openapi' => 'get',
 );
 ok t_cmp([sort keys %{$doc->{paths}}], [sort keys %want], 'every endpoint');
