@@ -17,6 +17,7 @@
     var state = {
         host: null,         /* GET /host */
         devices: [],        /* GET /devices */
+        records: null,      /* GET /records: [] or the failed answer */
         last: null,         /* the last bind or unbind: {action, addresses, status, body, text, time} */
         history: [],        /* earlier ones, newest first */
         checks: {},         /* group -> validate answer */
@@ -254,8 +255,11 @@
         }
         setState("loading");
         setBusy(1);
-        pending = Promise.all([call("GET", "/host"), call("GET", "/devices")]).then(function (rs) {
+        pending = Promise.all([call("GET", "/host"), call("GET", "/devices"),
+                               call("GET", "/records")]).then(function (rs) {
             var host = rs[0], devs = rs[1];
+            /* The records need the helper: without it the rest still shows. */
+            state.records = rs[2].status === 200 && Array.isArray(rs[2].body) ? rs[2].body : rs[2];
             var denied = host.status === 401 ? host : (devs.status === 401 ? devs : null);
             show($("load-error"), false);
             if (denied) {
@@ -395,6 +399,42 @@
         renderReadiness();
         renderFilters();
         renderGroups();
+        renderRecords();
+    }
+
+    function recordOf(address) {
+        var list = Array.isArray(state.records) ? state.records : [];
+        for (var i = 0; i < list.length; i++) {
+            if (list[i].address === address) {
+                return list[i];
+            }
+        }
+        return null;
+    }
+
+    /* The devices this module moved and holds, and what they had. */
+    function renderRecords() {
+        var panel = $("records");
+        show(panel, !!state.host);
+        var body = clear(panel.querySelector("tbody"));
+        var note = clear($("records-note"));
+        if (!Array.isArray(state.records)) {
+            append(note, state.records ? "The records are unavailable: " + messageOf(state.records) : "");
+            show($("records-table"), false);
+            return;
+        }
+        append(note, state.records.length ? "" : "No device is held by this module.");
+        show($("records-table"), state.records.length > 0);
+        state.records.forEach(function (r) {
+            append(body, h("tr", { "data-record": r.address, "data-phase": r.phase },
+                h("td", { class: "addr", text: r.address }),
+                h("td", { class: "ids", text: r.vendor + ":" + r.device }),
+                h("td", { "data-original-driver": r.original_driver, text: r.original_driver || "no driver" }),
+                h("td", { class: "phase " + (r.phase === "bound" ? "ok" : "bad"), text: r.phase }),
+                h("td", { text: r.companion_of || "\u2013" }),
+                h("td", { text: r.remote || "\u2013" }),
+                h("td", { text: r.time || "" })));
+        });
     }
 
     function renderSummary() {
@@ -644,6 +684,12 @@
         if (d.sriov) {
             badges.push(h("span", { class: "badge sriov", title: "SR-IOV physical function",
                                     text: "SR-IOV " + d.sriov.num_vfs + "/" + d.sriov.total_vfs + " VFs" }));
+        }
+        var rec = recordOf(d.address);
+        if (rec) {
+            badges.push(h("span", { class: "badge held", "data-held-from": rec.original_driver,
+                                    title: "moved by this module (record phase " + rec.phase + ")",
+                                    text: "held, from " + (rec.original_driver || "no driver") }));
         }
         if (d.has_rom) {
             badges.push(h("span", { class: "badge rom", title: "has an expansion ROM", text: "ROM" }));

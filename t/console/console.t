@@ -39,7 +39,7 @@ my @drive_checks = qw(page_loads asks_for_key console_clean_at_load key_accepted
     console_clean_after_key readiness_shown groups_complete drivers_right
     ungrouped_listed bridges_and_allowlist_marked viability_shown legend_shown
     hostile_name_is_text filters_work group_check bind_answer_shown bound_shown
-    console_clean_after_bind released_shown group_buttons console_clean_after_release
+    records_shown console_clean_after_bind released_shown records_empty_after_release group_buttons console_clean_after_release
     refusal_shown console_after_refusal wrong_key_shown console_after_wrong_key
     key_restored narrow_fits nothing_injected);
 my @screens = qw(key-prompt overview filter-nvidia bound refused wrong-key narrow);

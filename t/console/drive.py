@@ -239,7 +239,8 @@ def run(args):
               {"state": state, "auth": auth})
         p.shot("key-prompt", full=False)
         entries = p.log()
-        bad = severe_unexpected(entries, [network_refusal("host", 401), network_refusal("devices", 401)])
+        bad = severe_unexpected(entries, [network_refusal("host", 401), network_refusal("devices", 401),
+                                            network_refusal("records", 401)])
         check("console_clean_at_load", not bad,
               {"unexpected": bad, "entries": len(entries)})
 
@@ -374,6 +375,21 @@ def run(args):
               and p.q('section[data-group="2"]')[0].get_attribute("data-viable") == "true"
               and p.q('li[data-address="%s"] button[data-action="unbind"]' % GPU),
               {GPU: drivers.get(GPU), AUDIO: drivers.get(AUDIO)})
+        # The records panel (GET /records): what each had, and the companion.
+        recs = p.js("""
+            var out = {};
+            document.querySelectorAll('#records tr[data-record]').forEach(function (tr) {
+                var td = tr.querySelectorAll('td');
+                out[tr.getAttribute('data-record')] = [td[2].getAttribute('data-original-driver'),
+                    tr.getAttribute('data-phase'), td[4].textContent];
+            });
+            return out;""")
+        held = p.js("""return Array.prototype.map.call(document.querySelectorAll('li[data-address] .badge.held'),
+            function (b) { return b.closest('li').getAttribute('data-address') + ' ' + b.getAttribute('data-held-from'); });""")
+        check("records_shown", recs == {GPU: ["nvidia", "bound", "\u2013"],
+                                        AUDIO: ["snd_hda_intel", "bound", GPU]}
+              and sorted(held) == [GPU + " nvidia", AUDIO + " snd_hda_intel"],
+              {"records": recs, "held": held})
         p.shot("bound")
         bad = severe_unexpected(p.log(), [])
         check("console_clean_after_bind", not bad, bad)
@@ -391,6 +407,10 @@ def run(args):
               and sorted(outcomes) == [GPU + " restored", AUDIO + " restored"],
               {"drivers": [drivers.get(GPU), drivers.get(AUDIO)], "outcomes": outcomes,
                "message": p.text("#result-message")})
+        check("records_empty_after_release",
+              not p.q('#records tr[data-record]') and p.text("#records-note") == "No device is held by this module."
+              and not p.q('li[data-address] .badge.held'),
+              {"note": p.text("#records-note")})
         pause("released", args.pause)
 
         # 10. The group buttons: the same round trip, as a group.
@@ -430,7 +450,8 @@ def run(args):
               and "refused" in auth and not p.groups() and p.q("#auth")[0].is_displayed(),
               {"state": state, "auth": auth})
         p.shot("wrong-key", full=False)
-        bad = severe_unexpected(p.log(), [network_refusal("host", 401), network_refusal("devices", 401)])
+        bad = severe_unexpected(p.log(), [network_refusal("host", 401), network_refusal("devices", 401),
+                                            network_refusal("records", 401)])
         check("console_after_wrong_key", not bad, bad)
 
         # 13. The right key again: all back.
