@@ -15,7 +15,7 @@ use VVTest;
 use VVSim;
 use VVWorkflows qw(workflows run_step);
 
-plan tests => 35;
+plan tests => 38;
 
 my @gpu = ('0000:01:00.0', '0000:01:00.1');
 sim_load('mixed-host');
@@ -100,6 +100,32 @@ ok t_cmp($b->{message}, qr/^device 0000:02:00\.1 \(10de:10f8\) shares IOMMU grou
          'the message names the member and the directive');
 ok t_cmp([map { driver_of($_) } qw(0000:02:00.0 0000:02:00.1 0000:02:00.2 0000:02:00.3)],
          ['nvidia', 'snd_hda_intel', 'xhci_hcd', 'nvidia-gpu'], 'nothing moved');
+
+# A companion the client did not name goes through the in-use guard too:
+# a process mapping the audio function's BAR refuses the whole bind.
+{
+    my $top = Apache::Test::vars('top_dir');
+    my $t = JSON::PP->new->decode(do { local (@ARGV, $/) = "$top/t/topologies/mixed-host.json"; <> });
+    $_->{address} eq '0000:01:00.1' and $_->{mapped_by} = { pid => 4321, comm => 'audio-tool', resource => 'resource0' }
+        for @{ $t->{devices} };
+    my $file = "$top/t/tmp/companion-in-use.json";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh JSON::PP->new->encode($t);
+    close $fh;
+    sim('release all');
+    sim("load $file");
+    netns_mirror($file);
+    unlink glob("$ENV{VV_TEST_STATE}/devices/*.json");
+    sim('log clear');
+}
+Apache::TestRequest::module('vv_reference');
+my ($busy) = map { run_step($_) } $flows[1]{steps}[0];
+ok t_cmp($busy->{status}, 500, 'a companion in use by the host: the bind is refused (500)');
+ok t_cmp($busy->{json}{message}, qr/^device 0000:01:00\.1 is in use by host: .*mapped by pid 4321 \(audio-tool\)/,
+         'naming the companion and its user');
+ok t_cmp([map { driver_of($_) } @gpu, sim_log()], ['nvidia', 'snd_hda_intel', ''],
+         'nothing moved, not one sysfs write');
+sim_load('mixed-host');
 
 # And strict, for operators who want every member named.
 Apache::TestRequest::module('vv_bind');
