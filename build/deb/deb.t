@@ -156,6 +156,9 @@ ok($sr == 0 && $sections !~ /\.symtab|\.debug_/, 'the module is stripped');
 is(file_mode("$x$so"), '0644', 'the module is mode 0644');
 my $doc = "$x/usr/share/doc/$pkg";
 ok(-f "$doc/changelog.Debian.gz", 'changelog.Debian.gz');
+my $news = `gzip -dc '$doc/NEWS.Debian.gz' 2>/dev/null` // '';
+like($news, qr/\A\Q$pkg\E \(1\.1\.0-1\) .*defaults to companions.*VolantVfioGroupPolicy strict/s,
+     'NEWS.Debian tells upgraders the group policy changed, and how to keep strict');
 like(slurp("$doc/copyright"),
      qr{\AFormat: https://www\.debian\.org/doc/packaging-manuals/copyright-format/1\.0/\n.*^License: Apache-2\.0$}ms,
      'a DEP-5 copyright, Apache-2.0');
