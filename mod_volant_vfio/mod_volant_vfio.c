@@ -33,6 +33,7 @@ static const vv_route_t routes[] = {
     { VV_API_BASE "/host", M_GET, vv_api_host, 0 },
     { VV_API_BASE "/metrics", M_GET, vv_api_metrics, 0 },
     { VV_API_BASE "/records", M_GET, vv_api_records, 0 },
+    { VV_API_BASE "/usage", M_GET, vv_api_usage, 0 },
     { VV_OPENAPI_PATH, M_GET, NULL, 0 }, /* served as embedded text */
 };
 

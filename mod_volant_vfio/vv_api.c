@@ -697,3 +697,27 @@ vv_err_t *vv_api_records(vv_call_t *c)
     }
     return NULL;
 }
+
+/* --- GET /usage ----------------------------------------------------------- */
+
+/* Who uses each device a bind could take (the host, and why; a VM, and
+ * which process), from the helper: only root sees every process's files. */
+vv_err_t *vv_api_usage(vv_call_t *c)
+{
+    cJSON *body = NULL;
+    const cJSON *m;
+    vv_err_t *e;
+    int kind;
+
+    if ((e = vv_helper_call(c->r, "usage", NULL, &kind, &body))) {
+        return e;
+    }
+    body = vv_json_own(c->p, body);
+    if (!kind) {
+        c->reply = body;
+        return NULL;
+    }
+    m = cJSON_GetObjectItemCaseSensitive(body, "message");
+    return vv_err(c->p, (vv_kind_t)kind, "%s",
+                  cJSON_IsString(m) ? m->valuestring : "failed");
+}

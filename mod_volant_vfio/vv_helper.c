@@ -8,6 +8,7 @@
 #include "core/vv_metrics.h"
 #include "core/vv_record.h"
 #include "core/vv_stats.h"
+#include "core/vv_usage.h"
 
 #include <ap_listen.h>
 #include <ap_mpm.h>
@@ -305,6 +306,23 @@ static cJSON *status_body(apr_pool_t *p, pid_t helper)
     return body;
 }
 
+/* GET /usage for the virtual host's allowlist and driver. */
+static cJSON *usage_reply(apr_pool_t *p, cJSON *reply,
+                          const vv_policy_t *pol)
+{
+    cJSON *body;
+    vv_err_t *e;
+
+    if (!(body = vv_usage_report(p, vv_conf_host(), pol->allow, pol->driver,
+                                 pol->state_dir, &e))) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "message", e->msg);
+    }
+    cJSON_AddNumberToObject(reply, "kind", e ? e->kind : 0);
+    cJSON_AddItemToObject(reply, "body", body);
+    return reply;
+}
+
 static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
 {
     cJSON *reply = cJSON_CreateObject();
@@ -319,7 +337,10 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
         cJSON_AddNumberToObject(reply, "kind", 0);
         return reply;
     }
-    if (!(s = server_for(req))) {
+    if ((s = server_for(req)) && !strcmp(req->op, "usage")) {
+        return usage_reply(p, reply, policy_for(p, req, s));
+    }
+    if (!s) {
         pol = policy_for(p, req, hs.main);
         e = vv_err(p, VV_E_HELPER, "the virtual host this request came "
                    "through is not in the configuration httpd now runs "
@@ -787,7 +808,7 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
                           &len);
         /* The helper had the request: an operation may have run.  Never a
          * 503, which says nothing happened. */
-        if (e && e->kind == VV_E_HELPER && strcmp(op, "status") != 0) {
+        if (e && e->kind == VV_E_HELPER && !vv_proto_op_reads(op)) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, VV_TAG(20020)
                           "%s: the helper's reply was lost: %s", op, e->msg);
             e = vv_err(r->pool, VV_E_INTERNAL, "the %s request reached the "

@@ -18,6 +18,7 @@
         host: null,         /* GET /host */
         devices: [],        /* GET /devices */
         records: null,      /* GET /records: [] or the failed answer */
+        usage: null,        /* GET /usage: address -> entry, or the failed answer */
         last: null,         /* the last bind or unbind: {action, addresses, status, body, text, time} */
         history: [],        /* earlier ones, newest first */
         checks: {},         /* group -> validate answer */
@@ -256,10 +257,11 @@
         setState("loading");
         setBusy(1);
         pending = Promise.all([call("GET", "/host"), call("GET", "/devices"),
-                               call("GET", "/records")]).then(function (rs) {
+                               call("GET", "/records"), call("GET", "/usage")]).then(function (rs) {
             var host = rs[0], devs = rs[1];
-            /* The records need the helper: without it the rest still shows. */
+            /* The records and the usage need the helper: without it the rest still shows. */
             state.records = rs[2].status === 200 && Array.isArray(rs[2].body) ? rs[2].body : rs[2];
+            state.usage = usageMap(rs[3]);
             var denied = host.status === 401 ? host : (devs.status === 401 ? devs : null);
             show($("load-error"), false);
             if (denied) {
@@ -400,6 +402,44 @@
         renderFilters();
         renderGroups();
         renderRecords();
+        usageNote();
+    }
+
+    /* GET /usage as address -> entry; the failed answer as it came. */
+    function usageMap(r) {
+        if (r.status !== 200 || !r.body || !Array.isArray(r.body.devices)) {
+            return r;
+        }
+        var map = {};
+        r.body.devices.forEach(function (u) { map[u.address] = u; });
+        return { map: map };
+    }
+
+    function usageOf(address) {
+        var u = state.usage && state.usage.map ? state.usage.map[address] : null;
+        return u && u.held_by !== "nobody" ? u : null;
+    }
+
+    var HELD_BY = {
+        host: ["in use by the host", "a bind would be refused: the host uses it"],
+        vm: ["held by a VM", "a process holds its VFIO group or device node: a release would be refused"],
+        unknown: ["use unknown", "the helper could not tell who uses it"]
+    };
+
+    function usageNote() {
+        var n = clear($("usage-note"));
+        var u = state.usage;
+        if (!state.host || !u) {
+            return;
+        }
+        if (!u.map) {
+            append(n, "Who holds each device is unavailable: " + messageOf(u));
+            return;
+        }
+        var held = Object.keys(u.map).filter(function (a) { return u.map[a].held_by !== "nobody"; });
+        append(n, "Checked " + plural(Object.keys(u.map).length, "device") +
+               " the allowlist admits or this module moved: " +
+               (held.length ? held.length + " in use" : "none in use") + ".");
     }
 
     function recordOf(address) {
@@ -691,6 +731,13 @@
                                     title: "moved by this module (record phase " + rec.phase + ")",
                                     text: "held, from " + (rec.original_driver || "no driver") }));
         }
+        var use = usageOf(d.address);
+        if (use) {
+            var hb = HELD_BY[use.held_by] || HELD_BY.unknown;
+            badges.push(h("span", { class: "badge use-" + use.held_by, title: hb[1], text: hb[0] }));
+        } else if (state.usage && state.usage.map && state.usage.map[d.address]) {
+            badges.push(h("span", { class: "badge use-nobody", title: "no process or host use holds it", text: "free" }));
+        }
         if (d.has_rom) {
             badges.push(h("span", { class: "badge rom", title: "has an expansion ROM", text: "ROM" }));
         }
@@ -700,8 +747,10 @@
                                            (out.requested === false ? " (a group companion)" : ""),
                                     text: out.outcome + (out.requested === false ? " (companion)" : "") }));
         }
+        var checked = state.usage && state.usage.map ? state.usage.map[d.address] : null;
         return h("li", { class: "device " + kind + (match ? "" : " dim") + (d.is_bridge ? " is-bridge" : ""),
                          "data-address": d.address, "data-allowed": ok ? "true" : "false",
+                         "data-held-by": checked ? checked.held_by : "",
                          "data-bridge": d.is_bridge ? "true" : "false", "data-match": match ? "true" : "false" },
             h("div", { class: "body" },
                 h("div", { class: "line" },
@@ -714,6 +763,7 @@
                     h("span", { class: "vendor-name", text: d.vendor_name || "unknown vendor" }), " ",
                     h("span", { class: "device-name", text: d.device_name || "unknown device" })),
                 h("div", { class: "meta" }, meta),
+                use && use.reason ? h("div", { class: "use-reason use-" + use.held_by, text: use.reason }) : null,
                 out && out.error ? h("div", { class: "dev-error", text: out.error }) : null),
             h("div", { class: "do" }, button));
     }
@@ -781,6 +831,16 @@
                                    title: "POST " + API + "/devices/validate for every member", text: "Check" }));
         focusKeys.push.apply(focusKeys, actions);
         var bridgesOnly = endpoints.length === 0;
+        var used = members.filter(function (d) { return usageOf(d.address); });
+        var byVm = used.length && used.every(function (d) { return usageOf(d.address).held_by === "vm"; });
+        var usedNote = used.length
+            ? h("p", { class: "group-use" + (byVm ? " vm" : ""),
+                       "data-used": used.map(function (d) { return d.address; }).join(" ") },
+                used.map(function (d) {
+                    return d.address + " " + (HELD_BY[usageOf(d.address).held_by] || HELD_BY.unknown)[0];
+                }).join("; ") + ": " + (byVm ? "release it when the VM has stopped."
+                                             : "a bind of this group would be refused."))
+            : null;
         return h("section", { class: "group " + (viable ? "viable" : "not-viable") + (bridgesOnly ? " bridges-only" : ""),
                               "data-group": g.id, "data-viable": viable ? "true" : "false",
                               "aria-label": "IOMMU group " + g.id },
@@ -793,6 +853,7 @@
                 h("span", { class: "members", text: plural(members.length, "function") }),
                 h("span", { class: "grow" }),
                 actions),
+            usedNote,
             h("ul", { class: "device-list" }, members.map(function (d) { return deviceItem(d, f, focusKeys); })),
             answerBlock(g.id, members),
             checkBlock(g.id));

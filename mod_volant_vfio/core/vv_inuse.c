@@ -51,6 +51,8 @@ typedef struct node {
     const char *alias;  /* the same node under DevRoot, or NULL */
     unsigned long rdev; /* 0 when unknown */
     int block;
+    int vm;             /* a VFIO node: open means a VM holds the device */
+    int group;          /* a group's VFIO node: its IOMMU group, else -1 */
     const char *who;    /* "pid 42 (qemu)", filled by the scan */
 } node_t;
 
@@ -312,6 +314,7 @@ static node_t *add_node(guard_t *g, apr_array_header_t *nodes,
 
     memset(n, 0, sizeof(*n));
     n->address = g->d->address;
+    n->group = -1;
     n->path = apr_pstrcat(g->p, "/dev/", devname(g->p, dir, name), NULL);
     n->label = block ? apr_pstrcat(g->p, "block device ", name, NULL)
                      : n->path;
@@ -505,6 +508,7 @@ static void char_nodes(guard_t *g, apr_array_header_t *nodes)
         node_t *n = apr_array_push(nodes);
         memset(n, 0, sizeof(*n));
         n->address = g->d->address;
+        n->group = -1;
         n->path = n->label = apr_psprintf(g->p, "/dev/nvidia%d", minor);
         n->rdev = (unsigned long)makedev(NVIDIA_MAJOR, (unsigned)minor);
     }
@@ -891,6 +895,7 @@ const char *vv_inuse_holders(apr_pool_t *p, const vv_host_t *h,
 
     g->d = &none;
     memset(n, 0, sizeof(*n));
+    n->group = -1;
     n->label = n->path = path;
     n->alias = alias;
     scan_procs(g);
@@ -903,4 +908,118 @@ int vv_inuse_group_open(const vv_host_t *h, int group)
 
     snprintf(path, sizeof(path), "%s/vfio/%d", h->dev, group);
     return vv_dev_busy(path);
+}
+
+/* ---- the survey: who uses each device, for a read-only view ------------ */
+
+const char *const vv_use_names[] = { "nobody", "host", "vm", "unknown" };
+
+/* A device on VFIO is held by whoever has its group's node, or (iommufd)
+ * its own device node, open: both join the one process scan.  A group's
+ * node is looked for once, whichever of its members is added first. */
+static void vm_nodes(guard_t *g, apr_hash_t *groups)
+{
+    const vv_devinfo_t *d = g->d;
+    const char *x = d->path ? vv_dir_first_entry(g->p, apr_pstrcat(g->p,
+                                                 d->path, "/vfio-dev", NULL))
+                            : NULL;
+    node_t *n;
+
+    if (d->group >= 0 && !apr_hash_get(groups, &d->group, sizeof(int))) {
+        apr_hash_set(groups, &d->group, sizeof(int), d);
+        n = apr_array_push(g->nodes);
+        memset(n, 0, sizeof(*n));
+        n->address = d->address;
+        n->vm = 1;
+        n->group = d->group;
+        n->path = apr_psprintf(g->p, "%s/vfio/%d", g->h->dev, d->group);
+        n->alias = apr_psprintf(g->p, "/dev/vfio/%d", d->group);
+        n->label = apr_psprintf(g->p, "its IOMMU group %d (%s)", d->group,
+                                n->alias);
+    }
+    if (x) {
+        n = apr_array_push(g->nodes);
+        memset(n, 0, sizeof(*n));
+        n->address = d->address;
+        n->vm = 1;
+        n->group = -1;
+        n->path = apr_pstrcat(g->p, g->h->dev, "/vfio/devices/", x, NULL);
+        n->alias = apr_pstrcat(g->p, "/dev/vfio/devices/", x, NULL);
+        n->label = apr_pstrcat(g->p, "its VFIO device node ", n->alias, NULL);
+    }
+}
+
+static void decide(vv_usage_t *u, vv_use_t use, const char *reason)
+{
+    if (u->use == VV_USE_NOBODY) {
+        u->use = use;
+        u->reason = reason;
+    }
+}
+
+apr_array_header_t *vv_inuse_survey(apr_pool_t *p, const vv_host_t *h,
+                                    const apr_array_header_t *devices,
+                                    const char *target_driver)
+{
+    guard_t *g = vv_inuse_begin(p, h);
+    apr_array_header_t *out = apr_array_make(p, devices->nelts,
+                                             sizeof(vv_usage_t));
+    apr_hash_t *at = apr_hash_make(p);   /* address -> its vv_usage_t */
+    apr_hash_t *groups = apr_hash_make(p);
+    const char *why;
+
+    for (int i = 0; i < devices->nelts; i++) {
+        const vv_devinfo_t *d = APR_ARRAY_IDX(devices, i, vv_devinfo_t *);
+        vv_usage_t *u = apr_array_push(out);
+
+        memset(u, 0, sizeof(*u));
+        u->device = d;
+        apr_hash_set(at, d->address, APR_HASH_KEY_STRING, u);
+        g->d = d;
+        g->cannot = NULL;
+        if (vv_device_on_vfio(d, target_driver)) {
+            vm_nodes(g, groups);   /* the host's uses are gone with its driver */
+            continue;
+        }
+        why = reason(g);
+        if (g->cannot) {
+            decide(u, VV_USE_UNKNOWN, g->cannot);
+        }
+        else if (why) {
+            decide(u, VV_USE_HOST, why);
+        }
+    }
+    g->cannot = NULL;
+    if (g->nodes->nelts || g->bars->nelts) {
+        scan_procs(g);
+    }
+    for (int i = 0; i < g->nodes->nelts; i++) {
+        const node_t *n = &APR_ARRAY_IDX(g->nodes, i, node_t);
+        const char *text = n->who ? apr_psprintf(p, "%s is open by %s",
+                                                 n->label, n->who)
+                                  : NULL;
+        for (int k = 0; text && k < out->nelts; k++) {
+            vv_usage_t *u = &APR_ARRAY_IDX(out, k, vv_usage_t);
+            int mine = n->group >= 0
+                ? u->device->group == n->group
+                  && vv_device_on_vfio(u->device, target_driver)
+                : strcmp(u->device->address, n->address) == 0;
+            if (mine) {
+                decide(u, n->vm ? VV_USE_VM : VV_USE_HOST, text);
+            }
+        }
+    }
+    for (int i = 0; i < g->bars->nelts; i++) {
+        const bar_t *b = &APR_ARRAY_IDX(g->bars, i, bar_t);
+        vv_usage_t *u = apr_hash_get(at, b->address, APR_HASH_KEY_STRING);
+        if (b->file && u) {
+            decide(u, VV_USE_HOST, apr_psprintf(p, "its %s is mapped by %s",
+                                                b->file, b->who));
+        }
+    }
+    /* A scan that could not read every process leaves the rest unknown. */
+    for (int i = 0; g->cannot && i < out->nelts; i++) {
+        decide(&APR_ARRAY_IDX(out, i, vv_usage_t), VV_USE_UNKNOWN, g->cannot);
+    }
+    return out;
 }

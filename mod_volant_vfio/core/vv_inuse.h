@@ -37,4 +37,28 @@ const char *vv_inuse_holders(apr_pool_t *p, const vv_host_t *h,
  * Returns 1 when busy, 0 when free or absent. */
 int vv_inuse_group_open(const vv_host_t *h, int group);
 
+/* Who uses each device now, for a view that changes nothing (GET /usage):
+ * the host (the guard's reason), a VM (a process holds its VFIO group or
+ * device node open: "its IOMMU group 3 (/dev/vfio/3) is open by pid 42
+ * (qemu-system-x86)"), nobody, or unknown (a check that could not be
+ * made, and why).  One process scan for all devices; no lock is taken and
+ * no device node is opened, so a VM starting meanwhile never meets EBUSY
+ * because of it.  A device on a VFIO driver is looked at for a VM only:
+ * the host's uses went with its host driver. */
+typedef enum { VV_USE_NOBODY, VV_USE_HOST, VV_USE_VM, VV_USE_UNKNOWN } vv_use_t;
+
+/* "nobody", "host", "vm", "unknown", by vv_use_t. */
+extern const char *const vv_use_names[];
+
+typedef struct vv_usage {
+    const vv_devinfo_t *device;
+    vv_use_t use;
+    const char *reason; /* NULL for nobody */
+} vv_usage_t;
+
+/* devices: vv_devinfo_t *; returns vv_usage_t, in the same order. */
+apr_array_header_t *vv_inuse_survey(apr_pool_t *p, const vv_host_t *h,
+                                    const apr_array_header_t *devices,
+                                    const char *target_driver);
+
 #endif

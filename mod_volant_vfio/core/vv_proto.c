@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const ops[] = { "bind", "unbind", "status" };
+static const char *const ops[] = { "bind", "unbind", "status", "usage" };
 
 static vv_err_t *bad(apr_pool_t *p, const char *why)
 {
@@ -133,10 +133,18 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
     if (!e && !out->op) {
         e = bad(p, "no op");
     }
-    if (!e && strcmp(out->op, "status") && out->addresses->nelts == 0) {
+    if (!e && vv_proto_op_reads(out->op) && out->addresses->nelts) {
+        e = bad(p, "addresses in a request that takes none");
+    }
+    if (!e && !vv_proto_op_reads(out->op) && out->addresses->nelts == 0) {
         e = bad(p, "no addresses");
     }
     return e;
+}
+
+int vv_proto_op_reads(const char *op)
+{
+    return !strcmp(op, "status") || !strcmp(op, "usage");
 }
 
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,

@@ -25,7 +25,7 @@
 #define VV_PROTO_MAX_STRING 64
 
 typedef struct vv_request {
-    const char *op;               /* "bind", "unbind", "status" */
+    const char *op;               /* "bind", "unbind", "status", "usage" */
     apr_array_header_t *addresses; /* const char *, as the client sent them */
     const char *remote;           /* the client's address, for the audit */
     int server;                   /* which virtual host's policy applies */
@@ -41,6 +41,10 @@ typedef struct vv_request {
  * VV_E_BAD_REQUEST names the fault. */
 vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
                           vv_request_t *out);
+
+/* status and usage only read: they take no addresses, and a lost reply
+ * means nothing happened. */
+int vv_proto_op_reads(const char *op);
 
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
                         const char *remote, int server, long long vhost,

@@ -25,6 +25,7 @@ my %want = (
     '/api/v1/vfio/host' => 'get',
     '/api/v1/vfio/metrics' => 'get',
     '/api/v1/vfio/records' => 'get',
+    '/api/v1/vfio/usage' => 'get',
     '/openapi' => 'get',
 );
 ok t_cmp([sort keys %{$doc->{paths}}], [sort keys %want], 'every endpoint');

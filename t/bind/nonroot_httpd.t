@@ -18,7 +18,7 @@ use Time::HiRes qw(sleep);
 use VVTest;
 use VVSim;
 
-plan tests => 17;
+plan tests => 18;
 
 my $dev = '0000:04:00.0';    # igb, allowed below
 my $held = '0000:05:00.0';   # on vfio-pci from the start, no record
@@ -157,6 +157,13 @@ ok t_cmp(scalar(grep { /privileged helper runs as uid $nobody, not root: bind an
 my $log = do { local (@ARGV, $/) = ("$work/logs/error_log"); <> } // '';
 ok t_cmp($log, qr/VFIO20013: helper runs as uid $nobody, not root/,
          'the error log warns at start-up, with its tag');
+
+# GET /usage cannot see other users' processes either: it says so.
+my ($gst, $usage) = call('GET', '/usage');
+my ($mine) = grep { $_->{address} eq $dev } @{ $usage->{devices} // [] };
+ok t_cmp([$gst, $mine && $mine->{held_by}, $mine && $mine->{reason}],
+         [200, 'unknown', qr/^cannot read .*: Permission denied \(the privileged helper runs as uid $nobody; start httpd as root\)/],
+         'GET /usage: unknown, not nobody, with the reason and the fix');
 
 sim('log clear');
 my ($bst, $bind) = call('POST', '/devices/bind', { pci_addresses => [$dev] });

@@ -37,14 +37,14 @@ my $HOSTILE = q{GA102 <img src=x onerror="document.title='pwned'"><script>window
 # What drive.py observes, in the order it reports them.
 my @drive_checks = qw(page_loads asks_for_key console_clean_at_load key_accepted
     console_clean_after_key readiness_shown groups_complete drivers_right
-    ungrouped_listed bridges_and_allowlist_marked viability_shown legend_shown
+    ungrouped_listed bridges_and_allowlist_marked viability_shown usage_shown legend_shown
     hostile_name_is_text filters_work group_check bind_answer_shown bound_shown
-    records_shown console_clean_after_bind released_shown records_empty_after_release group_buttons console_clean_after_release
+    records_shown console_clean_after_bind vm_shown vm_release_refused released_shown records_empty_after_release group_buttons console_clean_after_release
     refusal_shown console_after_refusal wrong_key_shown console_after_wrong_key
     key_restored narrow_fits nothing_injected);
-my @screens = qw(key-prompt overview filter-nvidia bound refused wrong-key narrow);
+my @screens = qw(key-prompt overview filter-nvidia bound held-by-vm refused wrong-key narrow);
 
-plan tests => 23 + 11 + @drive_checks + 5, need {
+plan tests => 23 + 12 + @drive_checks + 5, need {
     "chromium is not installed (apt-get install chromium; make test-console installs it)"
         => -x $chromium,
     "chromedriver is not installed (apt-get install chromium-driver)" => -x $chromedriver,
@@ -156,6 +156,13 @@ my %at = (
                  'after the page bound the GPU: the simulator has both functions on vfio-pci');
         ok t_cmp([held()], [$GPU, $AUDIO], 'each with its record (the audio as companion)');
         ok t_cmp(group_node(2), 1, '/dev/vfio/2 exists');
+        sim('hold 2 4343 qemu-system-x86');   # a VM starts with the group
+    },
+    'vm-held' => sub {
+        ok t_cmp([driver_of($GPU), driver_of($AUDIO), held()],
+                 ['vfio-pci', 'vfio-pci', $GPU, $AUDIO],
+                 'the refused release left both on vfio-pci with their records');
+        sim('release 2');                      # the VM stops
     },
     released => sub {
         ok t_cmp([driver_of($GPU), driver_of($AUDIO)], ['nvidia', 'snd_hda_intel'],
@@ -206,7 +213,7 @@ waitpid($pid, 0);
 my $status = $? >> 8;
 print STDERR "# drive.py broke off:\n", map { "#   $_\n" } split /\n/, $aborted if $aborted;
 
-ok t_cmp(\@pauses, ['bound', 'released', 'group-round-trip', 'refused'],
+ok t_cmp(\@pauses, ['bound', 'vm-held', 'released', 'group-round-trip', 'refused'],
          'drive.py paused after each action');
 ok t_cmp([$status, $done ? 1 : 0], [0, 1], 'drive.py ran to the end');
 for my $name (@drive_checks) {

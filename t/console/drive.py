@@ -37,6 +37,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 GPU = "0000:01:00.0"
 AUDIO = "0000:01:00.1"
 NIC = "0000:03:00.0"
+BUSY_GPU = "0000:02:00.0"
 WIDTH, HEIGHT = 1440, 1000
 HOSTILE_NAME = ("GA102 <img src=x onerror=\"document.title='pwned'\">"
                 "<script>window.pwned=1</script> [GeForce RTX 3090]")
@@ -240,7 +241,7 @@ def run(args):
         p.shot("key-prompt", full=False)
         entries = p.log()
         bad = severe_unexpected(entries, [network_refusal("host", 401), network_refusal("devices", 401),
-                                            network_refusal("records", 401)])
+                                            network_refusal("records", 401), network_refusal("usage", 401)])
         check("console_clean_at_load", not bad,
               {"unexpected": bad, "entries": len(entries)})
 
@@ -309,6 +310,23 @@ def run(args):
             return out;""")
         check("viability_shown", viable.get("2") == "false" and viable.get("10") == "true"
               and viable.get("24") == "false" and viable.get("1") == "true", viable)
+        # Who holds each device (GET /usage), for the devices 10de:* admits.
+        use = p.js("""
+            var out = {};
+            document.querySelectorAll('li.device[data-address]').forEach(function (li) {
+                var r = li.querySelector('.use-reason');
+                out[li.getAttribute('data-address')] = [li.getAttribute('data-held-by'), r ? r.textContent : null];
+            });
+            return out;""")
+        note4 = p.text('section[data-group="4"] .group-use') or ""
+        want_use = {GPU: ["nobody", None], AUDIO: ["nobody", None],
+                    BUSY_GPU: ["host", "/dev/nvidia1 is open by pid 4242 (nvidia-persiste)"],
+                    NIC: ["", None]}
+        check("usage_shown", all(use.get(a) == w for a, w in want_use.items())
+              and "0000:02:00.0 in use by the host" in note4 and "would be refused" in note4
+              and not p.q('section[data-group="2"] .group-use')
+              and p.text("#usage-note").startswith("Checked 6 devices") and "1 in use" in p.text("#usage-note"),
+              {"use": {a: use.get(a) for a in want_use}, "group 4": note4, "note": p.text("#usage-note")})
         legend = p.text("#legend") or ""
         check("legend_shown", all(w in legend for w in ("vfio-pci", "host driver", "no driver", "viable",
                                                          "allowed", "bridge")), legend)
@@ -395,6 +413,34 @@ def run(args):
         check("console_clean_after_bind", not bad, bad)
         pause("bound", args.pause)
 
+        # 8b. A hypervisor takes the group (the caller's "hold 2"): the page
+        # shows the VM and its process, and a release is refused in the API's words.
+        before = p.click("#refresh")
+        p.wait_refresh(before)
+        use = p.js("""
+            var out = {};
+            document.querySelectorAll('li.device[data-address]').forEach(function (li) {
+                var r = li.querySelector('.use-reason');
+                out[li.getAttribute('data-address')] = [li.getAttribute('data-held-by'), r ? r.textContent : null];
+            });
+            return out;""")
+        vm = ["vm", "its IOMMU group 2 (/dev/vfio/2) is open by pid 4343 (qemu-system-x86)"]
+        note2 = p.text('section[data-group="2"] .group-use') or ""
+        check("vm_shown", use.get(GPU) == vm and use.get(AUDIO) == vm
+              and "held by a VM" in note2 and "release it when the VM has stopped" in note2,
+              {"use": [use.get(GPU), use.get(AUDIO)], "note": note2})
+        p.shot("held-by-vm", full=False, at='section[data-group="2"]')
+        before = p.click('li[data-address="%s"] button[data-action="unbind"]' % GPU)
+        p.wait_refresh(before)
+        res = p.q("#result")[0]
+        msg = p.text("#result-message") or ""
+        bad = severe_unexpected(p.log(), [network_refusal("devices/unbind", 500)])
+        check("vm_release_refused", res.get_attribute("data-status") == "500"
+              and msg.startswith("device %s is in use: its IOMMU group 2 is open by pid 4343" % GPU)
+              and p.drivers().get(GPU) == "vfio-pci" and not bad,
+              {"status": res.get_attribute("data-status"), "message": msg, "console": bad})
+        pause("vm-held", args.pause)
+
         # 9. Release it: both back on their drivers.
         before = p.click('li[data-address="%s"] button[data-action="unbind"]' % GPU)
         state = p.wait_refresh(before)
@@ -451,7 +497,7 @@ def run(args):
               {"state": state, "auth": auth})
         p.shot("wrong-key", full=False)
         bad = severe_unexpected(p.log(), [network_refusal("host", 401), network_refusal("devices", 401),
-                                            network_refusal("records", 401)])
+                                            network_refusal("records", 401), network_refusal("usage", 401)])
         check("console_after_wrong_key", not bad, bad)
 
         # 13. The right key again: all back.

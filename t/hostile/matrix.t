@@ -17,7 +17,7 @@ use VVTest;
 
 my $json = JSON::PP->new->utf8->canonical;
 my @posts = map { api("/devices/$_") } qw(info validate iommu-groups group-paths bind unbind);
-my @gets = (api('/devices'), api('/host'), '/openapi');
+my @gets = (api('/devices'), api('/host'), api('/records'), api('/usage'), '/openapi');
 my %single = (api('/devices/info') => 1);
 my @cases;
 

@@ -315,6 +315,72 @@ static void by_number(void)
                     "/drm/card9'", root, root));
 }
 
+/* The survey behind GET /usage: one pass for several devices, each with
+ * who holds it.  A VM is whoever has the group's node, or the device's
+ * iommufd node, open; the group's other members on VFIO are held with it;
+ * a device the host uses keeps the reason a bind would give. */
+static vv_devinfo_t *survey_dev(const char *addr, const char *driver,
+                                int group)
+{
+    vv_devinfo_t *d = apr_pcalloc(p, sizeof(*d));
+    const char *dir = apr_pstrcat(p, "sys/devices/pci0000:00/", addr, NULL);
+
+    put(apr_pstrcat(p, dir, "/vendor", NULL), "0x10de\n");
+    d->address = addr;
+    d->path = apr_pstrcat(p, root, "/", dir, NULL);
+    d->driver = driver;
+    d->group = group;
+    d->numa_node = "-1";
+    return d;
+}
+
+static void survey(void)
+{
+    apr_array_header_t *devs = apr_array_make(p, 5, sizeof(vv_devinfo_t *));
+    apr_array_header_t *u;
+    const char *want[][2] = {
+        { "vm", "its IOMMU group 7 (/dev/vfio/7) is open by pid 4343 "
+                "(qemu-system-x86)" },
+        { "vm", "its IOMMU group 7 (/dev/vfio/7) is open by pid 4343 "
+                "(qemu-system-x86)" },
+        { "vm", "its VFIO device node /dev/vfio/devices/vfio3 is open by pid "
+                "4344 (cloud-hyperviso)" },
+        { "host", "it is the boot VGA device (the host console runs on it)" },
+        { "nobody", NULL },
+        { "nobody", NULL },
+    };
+
+    APR_ARRAY_PUSH(devs, vv_devinfo_t *) = survey_dev("0000:00:04.0",
+                                                      "vfio-pci", 7);
+    APR_ARRAY_PUSH(devs, vv_devinfo_t *) = survey_dev("0000:00:04.1",
+                                                      "vfio-pci", 7);
+    APR_ARRAY_PUSH(devs, vv_devinfo_t *) = survey_dev("0000:00:05.0",
+                                                      "vfio-pci", 8);
+    put("sys/devices/pci0000:00/0000:00:05.0/vfio-dev/vfio3/dev", "511:3\n");
+    APR_ARRAY_PUSH(devs, vv_devinfo_t *) = survey_dev("0000:00:06.0",
+                                                      "nouveau", 9);
+    put("sys/devices/pci0000:00/0000:00:06.0/boot_vga", "1\n");
+    APR_ARRAY_PUSH(devs, vv_devinfo_t *) = survey_dev("0000:00:07.0",
+                                                      "vfio-pci", 10);
+    APR_ARRAY_PUSH(devs, vv_devinfo_t *) = survey_dev("0000:00:08.0", "", 11);
+    put("proc/4343/comm", "qemu-system-x86\n");
+    link_to("proc/4343/fd/20", "/dev/vfio/7");
+    put("proc/4344/comm", "cloud-hyperviso\n");
+    link_to("proc/4344/fd/9", "/dev/vfio/devices/vfio3");
+    u = vv_inuse_survey(p, host, devs, "vfio-pci");
+    ok(u->nelts == devs->nelts, "one answer per device, in order");
+    for (int i = 0; i < u->nelts && i < devs->nelts; i++) {
+        const vv_usage_t *x = &APR_ARRAY_IDX(u, i, vv_usage_t);
+        is_str(vv_use_names[x->use], want[i][0], "%s: held by",
+               x->device->address);
+        is_str(x->reason, want[i][1], "%s: why", x->device->address);
+    }
+    sh(apr_psprintf(p, "rm -rf '%s/proc/4343' '%s/proc/4344'", root, root));
+    u = vv_inuse_survey(p, host, devs, "vfio-pci");
+    is_str(vv_use_names[APR_ARRAY_IDX(u, 0, vv_usage_t).use], "nobody",
+           "the hypervisor gone: nobody holds the group");
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/vv-inuse-XXXXXX";
@@ -340,6 +406,7 @@ int main(void)
     storage();
     nodes();
     by_number();
+    survey();
     sh(apr_psprintf(p, "rm -rf '%s'", root));
     return done_testing();
 }

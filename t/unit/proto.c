@@ -34,6 +34,13 @@ int main(void)
        "a bind request decodes");
     ok(decode(p, "{\"op\":\"status\"}", &req) == NULL
        && !strcmp(req.op, "status"), "a status request needs no addresses");
+    ok(decode(p, "{\"op\":\"usage\"}", &req) == NULL
+       && !strcmp(req.op, "usage"), "a usage request needs no addresses");
+    refused(p, "{\"op\":\"usage\",\"addresses\":[\"0000:01:00.0\"]}",
+            "a usage request naming addresses");
+    refused(p, "{\"op\":\"status\",\"addresses\":[\"0000:01:00.0\"]}",
+            "a status request naming addresses");
+    ok(decode(p, "{\"op\":\"status\"}", &req) == NULL, "status again");
     ok(req.vhost == -1, "no virtual host identity sent: -1");
     ok(!strcmp(req.secret, ""), "no secret sent: empty");
     ok(decode(p, "{\"op\":\"status\",\"secret\":\"0123456789abcdef"
