@@ -498,6 +498,9 @@ static void accept_one(int lfd, pid_t helper)
         close(fd);
         return;
     }
+    /* Children that ended while the helper waited in poll() are not
+     * serving anyone: count only the living. */
+    reap_children();
     if (hs.nserving >= HELPER_MAX_CHILDREN) {
         answer_busy(fd);
         close(fd);
