@@ -66,8 +66,11 @@ my $took = time - $t0;
 ok t_cmp($code, 200, '256 members of one group bind');
 ok t_cmp(scalar(grep { driver_of($_) eq 'vfio-pci' } @members), 256,
          'every one is on vfio-pci');
-# 5 s on the plain module; build/asan/run says how much slower its build is.
-my $bound = 5 * ($ENV{VV_TEST_SLOWDOWN} // 1);
+# A bound that tells a stuck bind from a slow one, not a speed target (make
+# bench measures what a bind costs per device): 256 devices took 3 to 12 s
+# on a 2-core test machine, the spread being the simulator's fsyncs, so
+# 30 s; build/asan/run says how much slower its build is.
+my $bound = 30 * ($ENV{VV_TEST_SLOWDOWN} // 1);
 ok t_cmp($took < $bound ? 1 : 0, 1, sprintf('answered in %.1f s (< %d s)', $took, $bound));
 
 # The child that ran the bind is reaped within a second of its end.
