@@ -114,6 +114,17 @@ subtest 'unbind while a hypervisor holds the group: refused at once' => sub {
     is(api_bind($a{EDU})->{status}, 200, 'edu bound');
     my $pid = hold_start('edu', "/dev/vfio/$group", 'attach');
     like($pid, qr/^\d+$/, "a holder process ($pid) has the group in a container");
+    # GET /usage sees it from the guest's real procfs, and the host's NIC.
+    my $u = api(GET => '/api/v1/vfio/usage');
+    is($u->{status}, 200, 'GET /usage answers 200') or diag $u->{content};
+    my %use = map { $_->{address} => $_ } @{ $u->{json}{devices} // [] };
+    is_deeply([@{ $use{$a{EDU}} // {} }{qw(held_by reason)}],
+        ['vm', "its IOMMU group $group (/dev/vfio/$group) is open by pid $pid (vv-vfio)"],
+        'usage: edu held by the VM, naming the holder');
+    is($use{$a{MGMT}}{held_by} // '', 'host', 'usage: the management NIC is the host\'s');
+    like($use{$a{MGMT}}{reason} // '', qr/^network interface \S+ is up and carries /,
+        'with the reason a bind would give');
+    is($use{$a{VMXNET3}}{held_by} // '', 'nobody', 'usage: the idle vmxnet3 is nobody\'s');
     my $r = api(POST => '/api/v1/vfio/devices/unbind', { pci_addresses => [$a{EDU}] }, undef, 30);
     isnt($r->{status}, 599, 'the request does not hang');
     cmp_ok($r->{seconds}, '<', 5, sprintf('it is answered at once (%.2f s)', $r->{seconds}));
