@@ -17,7 +17,7 @@
 
 static vv_err_t *no_group(vv_call_t *c, const vv_devinfo_t *d)
 {
-    if (vv_host_group_count(c->host) == 0) {
+    if (!vv_host_has_groups(c->host)) {
         return vv_err(c->p, VV_E_NO_IOMMU, "IOMMU not enabled on this system");
     }
     return vv_err(c->p, VV_E_STATE, "device %s has no IOMMU group",
@@ -255,7 +255,7 @@ vv_err_t *vv_api_validate(vv_call_t *c)
         missing_groups += check_device(c, APR_ARRAY_IDX(raw, i, const char *),
                                        mine, server, errors, host, warnings);
     }
-    if (missing_groups && vv_host_group_count(c->host) == 0) {
+    if (missing_groups && !vv_host_has_groups(c->host)) {
         cJSON_InsertItemInArray(errors, 0, cJSON_CreateString(
                                     "IOMMU not enabled on this system"));
     }

@@ -222,7 +222,7 @@ static vv_err_t *plan_bind(vv_ctx_t *c, const apr_array_header_t *addrs,
         }
         add_mv(plan, c->p, d, 1, NULL);
     }
-    if (vv_host_group_count(c->h) == 0) {
+    if (!vv_host_has_groups(c->h)) {
         return vv_err(c->p, VV_E_NO_IOMMU, "IOMMU not enabled on this system");
     }
     if (!vv_host_has(c->h->sysfs, apr_pstrcat(c->p, "bus/pci/drivers/",

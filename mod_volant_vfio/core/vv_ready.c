@@ -143,7 +143,7 @@ vv_ready_t *vv_ready_host(apr_pool_t *p, const vv_host_t *h)
     r->vfio_ids = apr_array_make(p, 2, sizeof(const char *));
     r->firmware = vv_host_has(h->sysfs, "firmware/acpi/tables/DMAR") ? "DMAR"
         : vv_host_has(h->sysfs, "firmware/acpi/tables/IVRS") ? "IVRS" : NULL;
-    r->iommu_enabled = vv_host_group_count(h) > 0;
+    r->iommu_enabled = vv_host_has_groups(h);
     r->ir_supported = r->iommu_enabled ? ir_supported(p, h) : VV_UNKNOWN;
     r->ir_enabled = ir_enabled(p, h);
     r->unsafe_interrupts = !unsafe ? VV_UNKNOWN

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -288,6 +289,33 @@ int vv_host_group_count(const vv_host_t *h)
     closedir(dir);
     return n;
 }
+
+/* readdir() asks the kernel for 32 KiB of entries at once, over a
+ * thousand on a host of thousands of groups; a small buffer gets a
+ * handful, and the first that is not a dot answers. */
+int vv_host_has_groups(const vv_host_t *h)
+{
+    char path[PATH_MAX];
+    union { struct dirent64 align; char bytes[512]; } buf;
+    int fd, found = 0;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/kernel/iommu_groups", h->sysfs);
+    if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        return 0;
+    }
+    while (!found && (n = syscall(SYS_getdents64, fd, buf.bytes,
+                                  sizeof(buf.bytes))) > 0) {
+        for (long off = 0; off < n && !found;) {
+            const struct dirent64 *e = (const void *)(buf.bytes + off);
+            found = e->d_name[0] != '.';
+            off += e->d_reclen;
+        }
+    }
+    close(fd);
+    return found;
+}
+
 
 static int cmp_str(const void *a, const void *b)
 {

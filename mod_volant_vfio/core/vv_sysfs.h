@@ -64,6 +64,10 @@ int vv_sysdev_has(const vv_sysdev_t *d, const char *attr);
 /* Number of IOMMU groups the kernel exposes (0 when the IOMMU is off). */
 int vv_host_group_count(const vv_host_t *h);
 
+/* Whether the kernel exposes any IOMMU group: what a request that needs
+ * the IOMMU asks, at the cost of one entry, not of the host's size. */
+int vv_host_has_groups(const vv_host_t *h);
+
 /* Every member of group N, canonical addresses sorted (const char *). */
 vv_err_t *vv_host_group_members(apr_pool_t *p, const vv_host_t *h,
                                 int group, apr_array_header_t **out);

@@ -104,6 +104,21 @@ int main(void)
            && strcmp(APR_ARRAY_IDX(m, 0, const char *), "0000:00:01.0") == 0,
            "group members are addresses only");
         ok(vv_host_group_count(h) == 1, "one group");
+        ok(vv_host_has_groups(h), "so the host has groups");
+        /* Many groups: the answer does not need them all. */
+        ok(system(apr_psprintf(p, "cd '%s/sys/kernel/iommu_groups' && "
+                               "for i in $(seq 100 3099); do mkdir $i; done",
+                               root)) == 0, "3000 more groups");
+        ok(vv_host_group_count(h) == 3001 && vv_host_has_groups(h),
+           "3001 groups counted, and some found");
+        ok(system(apr_psprintf(p, "rm -rf '%s/sys/kernel/iommu_groups'/* && "
+                               "mkdir -p '%s/sys/kernel/iommu_groups/.x'",
+                               root, root)) == 0, "only a dot entry left");
+        ok(!vv_host_has_groups(h) && vv_host_group_count(h) == 0,
+           "no group: none found, none counted");
+        ok(system(apr_psprintf(p, "rm -rf '%s/sys/kernel/iommu_groups'",
+                               root)) == 0
+           && !vv_host_has_groups(h), "no iommu_groups directory: none");
     }
 
     ok(system(apr_psprintf(p, "rm -rf '%s'", root)) == 0, "cleaned up");
