@@ -559,6 +559,18 @@
         return rows;
     }
 
+    /* A list of problems or warnings under its heading, or the all-clear. */
+    function verdict(el, items, badClass, noun, meaning, okClass, allClear) {
+        if (!items.length) {
+            el.classList.add(okClass);
+            append(el, h("h3", { text: allClear }));
+            return;
+        }
+        el.classList.add(badClass);
+        append(el, [h("h3", { text: plural(items.length, noun) + meaning }),
+                    h("ul", null, items.map(function (t) { return h("li", { text: t }); }))]);
+    }
+
     function renderReadiness() {
         var host = state.host;
         var tbody = clear($("checks").tBodies[0]);
@@ -571,22 +583,10 @@
         }
         var problems = Array.isArray(host.problems) ? host.problems : [];
         var warnings = Array.isArray(host.warnings) ? host.warnings : [];
-        if (problems.length) {
-            p.classList.add("bad");
-            append(p, [h("h3", { text: plural(problems.length, "problem") + ": passthrough will not work until fixed" }),
-                       h("ul", null, problems.map(function (t) { return h("li", { text: t }); }))]);
-        } else {
-            p.classList.add("ok");
-            append(p, h("h3", { text: "No problems: the host is ready for passthrough" }));
-        }
-        if (warnings.length) {
-            w.classList.add("warn");
-            append(w, [h("h3", { text: plural(warnings.length, "warning") + ": passthrough works, weakened" }),
-                       h("ul", null, warnings.map(function (t) { return h("li", { text: t }); }))]);
-        } else {
-            w.classList.add("ok-quiet");
-            append(w, h("h3", { text: "No warnings" }));
-        }
+        verdict(p, problems, "bad", "problem", ": passthrough will not work until fixed",
+                "ok", "No problems: the host is ready for passthrough");
+        verdict(w, warnings, "warn", "warning", ": passthrough works, weakened",
+                "ok-quiet", "No warnings");
         readinessRows(host).forEach(function (r) {
             tbody.appendChild(h("tr", { "data-check": r[0], class: "st-" + r[2] },
                 h("th", { scope: "row", text: r[1] }),

@@ -111,6 +111,16 @@ class Page:
             and d.execute_script("return document.body.getAttribute('data-busy')") == "false")
         return self.js("return document.body.getAttribute('data-state')")
 
+    def usage(self):
+        """address -> [data-held-by, the reason shown under the device]."""
+        return self.js("""
+            var out = {};
+            document.querySelectorAll('li.device[data-address]').forEach(function (li) {
+                var r = li.querySelector('.use-reason');
+                out[li.getAttribute('data-address')] = [li.getAttribute('data-held-by'), r ? r.textContent : null];
+            });
+            return out;""")
+
     def q(self, css):
         return self.d.find_elements(By.CSS_SELECTOR, css)
 
@@ -311,13 +321,7 @@ def run(args):
         check("viability_shown", viable.get("2") == "false" and viable.get("10") == "true"
               and viable.get("24") == "false" and viable.get("1") == "true", viable)
         # Who holds each device (GET /usage), for the devices 10de:* admits.
-        use = p.js("""
-            var out = {};
-            document.querySelectorAll('li.device[data-address]').forEach(function (li) {
-                var r = li.querySelector('.use-reason');
-                out[li.getAttribute('data-address')] = [li.getAttribute('data-held-by'), r ? r.textContent : null];
-            });
-            return out;""")
+        use = p.usage()
         note4 = p.text('section[data-group="4"] .group-use') or ""
         want_use = {GPU: ["nobody", None], AUDIO: ["nobody", None],
                     BUSY_GPU: ["host", "/dev/nvidia1 is open by pid 4242 (nvidia-persiste)"],
@@ -417,13 +421,7 @@ def run(args):
         # shows the VM and its process, and a release is refused in the API's words.
         before = p.click("#refresh")
         p.wait_refresh(before)
-        use = p.js("""
-            var out = {};
-            document.querySelectorAll('li.device[data-address]').forEach(function (li) {
-                var r = li.querySelector('.use-reason');
-                out[li.getAttribute('data-address')] = [li.getAttribute('data-held-by'), r ? r.textContent : null];
-            });
-            return out;""")
+        use = p.usage()
         vm = ["vm", "its IOMMU group 2 (/dev/vfio/2) is open by pid 4343 (qemu-system-x86)"]
         note2 = p.text('section[data-group="2"] .group-use') or ""
         check("vm_shown", use.get(GPU) == vm and use.get(AUDIO) == vm
