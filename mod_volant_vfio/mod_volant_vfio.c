@@ -78,6 +78,7 @@ static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     (void)plog;
     (void)ptemp;
     vv_config_reset();
+    vv_authz_config_reset();
     return OK;
 }
 
@@ -89,6 +90,9 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     vv_log_set(log_core, s);
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        vv_authz_config_report(s);
+    }
     if ((err = vv_config_finish(pconf))) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, VV_TAG(10001) "%s", err);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -209,8 +213,15 @@ static int handler(request_rec *r)
     return rc;
 }
 
+static void test_config(apr_pool_t *pconf, server_rec *s)
+{
+    (void)pconf;
+    vv_authz_config_report(s);
+}
+
 static void register_hooks(apr_pool_t *p)
 {
+    ap_hook_test_config(test_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(translate_name, url_rules_first, NULL,

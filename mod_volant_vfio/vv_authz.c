@@ -9,6 +9,8 @@
 
 /* Set once the request has shown the configured key. */
 #define NOTE_VERIFIED "volant-vfio-key-verified"
+/* Set when authorization asked the key provider for this request. */
+#define NOTE_CONSULTED "volant-vfio-key-consulted"
 /* Set on a CORS preflight from a listed origin: browsers send no key. */
 #define NOTE_PREFLIGHT "volant-vfio-preflight"
 
@@ -52,6 +54,7 @@ static authz_status check_key(request_rec *r, const char *require_line,
 {
     (void)require_line;
     (void)parsed;
+    apr_table_setn(r->notes, NOTE_CONSULTED, "1");
     if (apr_table_get(r->notes, NOTE_PREFLIGHT)) {
         return AUTHZ_GRANTED;
     }
@@ -67,14 +70,46 @@ static authz_status check_key(request_rec *r, const char *require_line,
     return key_verified(r) ? AUTHZ_GRANTED : AUTHZ_DENIED_NO_USER;
 }
 
-/* At configuration time: the section that names us lets authorization
- * decide alone (see vv_authz_check). */
+/* Key lines that do not come first in their <RequireAny>, "file:line",
+ * of the configuration being read. */
+static apr_array_header_t *misordered;
+
+void vv_authz_config_reset(void)
+{
+    misordered = NULL;
+}
+
+/* In <RequireAny>, authorization stops at the first line that grants: a
+ * line before ours that admits a client means the key provider is never
+ * asked, and then the handler insists on the key (see vv_authz_check).
+ * Said where the order can still be changed: at start-up and configtest. */
+void vv_authz_config_report(server_rec *s)
+{
+    for (int i = 0; misordered && i < misordered->nelts; i++) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, VV_TAG(10505)
+                     "%s: Require " VV_AUTHZ_PROVIDER " is not the first "
+                     "line of its <RequireAny>: a client an earlier line "
+                     "admits is still asked for the key; put the key line "
+                     "first to let such clients in without it",
+                     APR_ARRAY_IDX(misordered, i, const char *));
+    }
+}
+
 static const char *parse_key(cmd_parms *cmd, const char *require_line,
                              const void **parsed)
 {
+    const ap_directive_t *d = cmd->directive;
+
     (void)require_line;
     *parsed = NULL;
-    vv_conf_note_key_required(cmd);
+    if (d && d->parent && !strcasecmp(d->parent->directive, "<RequireAny")
+        && d->parent->first_child != d) {
+        if (!misordered) {
+            misordered = apr_array_make(cmd->pool, 2, sizeof(const char *));
+        }
+        APR_ARRAY_PUSH(misordered, const char *) =
+            apr_psprintf(cmd->pool, "%s:%d", d->filename, d->line_num);
+    }
     return NULL;
 }
 
@@ -103,10 +138,6 @@ static int check_authn(request_rec *r)
     return HTTP_UNAUTHORIZED;
 }
 
-/* The fail-safe for locations whose Require lines do not name the key
- * provider: a configured key is still required.  Where they name it,
- * authorization has decided (`<RequireAny>` of an address or the key
- * admits either). */
 /* --- browsers ----------------------------------------------------------- */
 
 /* A literal address (DNS rebinding cannot make one), localhost, or one of
@@ -208,9 +239,15 @@ static int browser_check(request_rec *r)
     return DECLINED;
 }
 
+/* The fail-safe: where a key is configured, the request shows it, or
+ * authorization asked the key provider and granted anyway (a <RequireAny>
+ * that admits by address too).  A section whose own Require lines do not
+ * name the provider (a nested <Location> with Require ip alone) never
+ * asks it, so the key is still required there. */
 vv_err_t *vv_authz_check(request_rec *r)
 {
-    if (!vv_conf_has_key(r) || vv_conf_key_required(r) || key_verified(r)) {
+    if (!vv_conf_has_key(r) || apr_table_get(r->notes, NOTE_CONSULTED)
+        || key_verified(r)) {
         return NULL;
     }
     vv_http_challenge(r);

@@ -1,7 +1,7 @@
 /* The API key: an authz provider (`Require volant-vfio-api-key`) so that it
  * composes with `Require ip` in <RequireAll>/<RequireAny>, an authn hook
  * that turns "no or wrong key" into 401, and a check the handler runs
- * itself when a key is configured but no Require line asked for it. */
+ * itself when a key is configured and the provider was not asked. */
 #ifndef VV_AUTHZ_H
 #define VV_AUTHZ_H
 
@@ -10,6 +10,12 @@
 #define VV_AUTHZ_PROVIDER "volant-vfio-api-key"
 
 void vv_authz_register(apr_pool_t *p);
+
+/* pre_config: forget the previous generation's notes; post_config and
+ * configtest: log what the configuration read meanwhile asks an operator
+ * to change. */
+void vv_authz_config_reset(void);
+void vv_authz_config_report(server_rec *s);
 
 /* For the handler: OK, or an error when a configured key was not shown. */
 vv_err_t *vv_authz_check(request_rec *r);

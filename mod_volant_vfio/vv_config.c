@@ -30,8 +30,6 @@ typedef struct vv_dir_conf {
     int has_key;
     unsigned char key_hash[APR_SHA1_DIGESTSIZE];
     apr_off_t max_body; /* 0: unset */
-    int key_required;   /* a Require line here names the key provider:
-                         * 1 yes, 0 unset */
 } vv_dir_conf_t;
 
 /* GLOBAL_ONLY settings: one per configuration generation. */
@@ -78,18 +76,7 @@ void *vv_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 
     *c = add->has_key ? *add : *base;
     c->max_body = add->max_body ? add->max_body : base->max_body;
-    c->key_required = add->key_required || base->key_required;
     return c;
-}
-
-void vv_conf_note_key_required(cmd_parms *cmd)
-{
-    /* The section's own configuration of this module: created here when no
-     * VolantVfio directive of the section has made it yet. */
-    vv_dir_conf_t *c = ap_set_config_vectors(cmd->server, cmd->context,
-                                             cmd->path, &volant_vfio_module,
-                                             cmd->pool);
-    c->key_required = 1;
 }
 
 static const vv_srv_conf_t *srv_conf(const server_rec *s)
@@ -195,11 +182,6 @@ static const char *set_api_key_file(cmd_parms *cmd, void *dconf,
 int vv_conf_has_key(const request_rec *r)
 {
     return dir_conf(r)->has_key;
-}
-
-int vv_conf_key_required(const request_rec *r)
-{
-    return dir_conf(r)->key_required;
 }
 
 int vv_conf_key_matches(const request_rec *r, const char *presented)

@@ -38,13 +38,6 @@ int vv_conf_op_timeout(const server_rec *s);
 
 /* Per directory. */
 apr_off_t vv_conf_max_body(const request_rec *r);
-/* Whether the Require lines in force name the key provider: then
- * authorization alone decides (a RequireAny may admit without the key). */
-int vv_conf_key_required(const request_rec *r);
-
-/* Called while a Require line naming the key provider is parsed. */
-void vv_conf_note_key_required(cmd_parms *cmd);
-
 int vv_conf_has_key(const request_rec *r);
 /* Constant-time comparison of a presented key with the configured one. */
 int vv_conf_key_matches(const request_rec *r, const char *presented);

@@ -10,7 +10,7 @@ use Apache::TestRequest ();
 use Apache::TestUtil qw(t_cmp);
 use VVTest;
 
-plan tests => 24;
+plan tests => 27;
 
 my $key = 'test-key-0123456789abcdef';
 my $path = api('/devices/info');
@@ -51,6 +51,20 @@ ok t_cmp($code, 401, 'RequireAll ip (allowed) + key: 401 without it');
 
 ($code) = post_as('default', $path, $body);
 ok t_cmp($code, 200, 'no key configured: open');
+
+# README's configuration with a nested section that names only an address
+# (an operator narrowing /devices to loopback): the nested section's own
+# Require lines replace the outer ones, so authorization never asks for
+# the key there; the module does.
+my $b;
+($code, $b) = post_as('vv_key_nested', $path, $body);
+ok t_cmp([$code, $b->{error}], [401, 'invalid api key'],
+         'a nested <Location> with only Require ip: the key is still required');
+($code) = post_as('vv_key_nested', $path, $body, 'X-API-Key' => $key);
+ok t_cmp($code, 200, 'and accepted there');
+($code, $b) = post_as('vv_key_nested', api('/devices/bind'),
+                      { pci_addresses => ['0000:01:00.0'] });
+ok t_cmp($code, 401, 'a bind below it without the key: 401, before anything else');
 
 # The module never logs the key (the access log records URLs as clients
 # sent them, the query-string attempt above included).
