@@ -217,6 +217,7 @@ static void test_config(apr_pool_t *pconf, server_rec *s)
 {
     (void)pconf;
     vv_authz_config_report(s);
+    vv_helper_check_exposure(s);
 }
 
 static void register_hooks(apr_pool_t *p)

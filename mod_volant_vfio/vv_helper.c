@@ -12,6 +12,7 @@
 
 #include <ap_listen.h>
 #include <ap_mpm.h>
+#include <mpm_common.h>
 #include <apr_general.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
@@ -20,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -682,7 +684,10 @@ static void maintenance(int reason, void *data, apr_wait_t status)
  * outlives restarts, so workers of an older generation still finishing a
  * request carry the same).  Workers and the helper inherit it in memory;
  * it is in no file and no environment, so a CGI program (exec'd) or a
- * php-fpm pool sharing the workers' uid does not have it. */
+ * php-fpm pool sharing the workers' uid does not have it.  Its page is
+ * left out of core dumps; while workers are not dumpable (httpd's default)
+ * no process of their uid may read their memory (see
+ * vv_helper_check_exposure). */
 static const char *workers_secret(server_rec *s)
 {
     static const char key[] = "volant_vfio_workers_secret";
@@ -698,12 +703,46 @@ static const char *workers_secret(server_rec *s)
     if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS) {
         return NULL;
     }
-    hex = apr_palloc(proc, VV_PROTO_SECRET_LEN + 1);
+    hex = mmap(NULL, VV_PROTO_SECRET_LEN + 1, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (hex == MAP_FAILED) {
+        return NULL;
+    }
+    madvise(hex, VV_PROTO_SECRET_LEN + 1, MADV_DONTDUMP);
     for (size_t i = 0; i < sizeof(raw); i++) {
         snprintf(hex + 2 * i, 3, "%02x", raw[i]);
     }
     apr_pool_userdata_set(hex, key, apr_pool_cleanup_null, proc);
     return hex;
+}
+
+/* With CoreDumpDirectory httpd makes its workers dumpable, and then any
+ * process of their uid may read their memory (ptrace, /proc/PID/mem)
+ * unless Yama forbids reading a process that is not one's descendant. */
+void vv_helper_check_exposure(server_rec *s)
+{
+    const char *scope = NULL;
+    apr_pool_t *p;
+    int n;
+
+    if (!ap_coredumpdir_configured) {
+        return;
+    }
+    apr_pool_create(&p, NULL);
+    scope = vv_file_read(p, "/proc/sys/kernel/yama/ptrace_scope");
+    n = scope ? atoi(scope) : 0;
+    if (n < 1) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, VV_TAG(20024)
+                     "CoreDumpDirectory makes httpd's workers dumpable and "
+                     "kernel.yama.ptrace_scope is %s: other processes "
+                     "running as the workers' user (CGI programs, php-fpm "
+                     "pools) can read the workers' memory and with it the "
+                     "secret that lets them ask the privileged helper to bind "
+                     "and unbind devices. Remove CoreDumpDirectory, set "
+                     "kernel.yama.ptrace_scope to 1, or give httpd's workers "
+                     "a user of their own", scope ? scope : "absent (no Yama)");
+    }
+    apr_pool_destroy(p);
 }
 
 int vv_helper_init(apr_pool_t *pconf, server_rec *s)
@@ -718,6 +757,7 @@ int vv_helper_init(apr_pool_t *pconf, server_rec *s)
     hs.pool = pconf;
     hs.main = s;
     hs.parent = getpid();
+    vv_helper_check_exposure(s);
     if (!(hs.secret = workers_secret(s))) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, VV_TAG(20022)
                      "cannot make the workers' secret: no random source");

@@ -9,6 +9,10 @@
 
 #include <apr_tables.h>
 
+/* Warns when the operator's settings let other processes of the workers'
+ * uid read the workers' secret (configtest and start-up). */
+void vv_helper_check_exposure(server_rec *s);
+
 /* post_config: (re)start the helper for this configuration generation. */
 int vv_helper_init(apr_pool_t *pconf, server_rec *s);
 
