@@ -74,7 +74,7 @@ test-deps:
 
 UNIT_TESTS := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(wildcard t/unit/*.c))
 
-$(OUT)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(HEADERS) | test-deps
+$(OUT)/unit/%: t/unit/%.c t/unit/tap.h t/unit/tree.h $(CORE_SRC) $(HEADERS) | test-deps
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -D_GNU_SOURCE -g $(APR_CFLAGS) -I/usr/include/cjson \
 	    -I$(MOD) -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcjson -lpci -lmnl

@@ -24,6 +24,7 @@ typedef struct vv_srv_conf {
     int group_policy;      /* 0: unset */
     const char *driver;
     int op_timeout;        /* 0: unset */
+    int usage_names;       /* VolantVfioShowHolders: 1 On, -1 Off, 0 unset */
 } vv_srv_conf_t;
 
 typedef struct vv_dir_conf {
@@ -60,6 +61,7 @@ void *vv_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
                                         : base->group_policy;
     c->driver = add->driver ? add->driver : base->driver;
     c->op_timeout = add->op_timeout ? add->op_timeout : base->op_timeout;
+    c->usage_names = add->usage_names ? add->usage_names : base->usage_names;
     return c;
 }
 
@@ -343,6 +345,11 @@ const char *vv_conf_driver(const server_rec *s)
     return v ? v : DEFAULT_DRIVER;
 }
 
+int vv_conf_usage_names(const server_rec *s)
+{
+    return srv_conf(s)->usage_names >= 0;
+}
+
 int vv_conf_op_timeout(const server_rec *s)
 {
     int v = srv_conf(s)->op_timeout;
@@ -442,6 +449,13 @@ static const char *set_socket(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_show_holders(cmd_parms *cmd, void *dconf, int on)
+{
+    (void)dconf;
+    srv_conf_w(cmd)->usage_names = on ? 1 : -1;
+    return NULL;
+}
+
 const char *vv_config_finish(apr_pool_t *pconf)
 {
     vv_host_t *host;
@@ -519,6 +533,9 @@ const command_rec vv_cmds[] = {
                   "Unix socket of the privileged helper"),
     AP_INIT_TAKE1("VolantVfioOpTimeout", set_op_timeout, NULL, RSRC_CONF,
                   "seconds one kernel write may take (default 10)"),
+    AP_INIT_FLAG("VolantVfioShowHolders", set_show_holders, NULL, RSRC_CONF,
+                 "On (default): GET /usage names the processes that hold a "
+                 "device; Off: it only counts them"),
     AP_INIT_TAKE1("VolantVfioMaxBodySize", set_max_body, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "largest request body in bytes (default 65536)"),

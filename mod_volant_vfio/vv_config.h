@@ -35,6 +35,8 @@ int vv_conf_origin_allowed(const server_rec *s, const char *origin);
 int vv_conf_group_policy(const server_rec *s);
 const char *vv_conf_driver(const server_rec *s);
 int vv_conf_op_timeout(const server_rec *s);
+/* VolantVfioShowHolders: whether GET /usage names processes. */
+int vv_conf_usage_names(const server_rec *s);
 
 /* Per directory. */
 apr_off_t vv_conf_max_body(const request_rec *r);

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -40,6 +41,11 @@
  * once by the helper itself, so idle connections cannot pile up root
  * processes. */
 #define HELPER_MAX_CHILDREN 16
+
+/* Of those, how many may answer GET /usage at once: it scans every
+ * process, and any client allowed to read may ask, so it never takes the
+ * capacity that binds and unbinds need. */
+#define HELPER_MAX_SURVEYS 8
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -69,11 +75,21 @@ static struct {
     pid_t parent;            /* httpd's parent */
     apr_time_t started;      /* when this helper started */
     volatile sig_atomic_t stop;
-    pid_t serving[HELPER_MAX_CHILDREN]; /* children serving a connection */
+    pid_t serving[HELPER_MAX_CHILDREN]; /* children serving a connection,
+                                         * by slot; 0 for a free slot */
     int nserving;
+    int slot;                /* in a child: its slot */
     apr_time_t busy_logged;  /* the last "too many at once" warning */
     const char *secret;      /* the workers' proof (see workers_secret) */
 } hs;
+
+/* Shared by the helper and its children (MAP_SHARED): which slots answer
+ * GET /usage, and how many.  A child marks its own slot; the helper, which
+ * reaps it, unmarks it, so that a child killed mid-read frees its place. */
+static struct helper_shared {
+    atomic_int reads;
+    atomic_int reading[HELPER_MAX_CHILDREN];
+} *shared;
 
 /* --- the helper process ---------------------------------------------------- */
 
@@ -308,15 +324,18 @@ static cJSON *status_body(apr_pool_t *p, pid_t helper)
     return body;
 }
 
-/* GET /usage for the virtual host's allowlist and driver. */
+/* GET /usage for the virtual host's allowlist and driver.  The scan ends
+ * early when the worker that asked hangs up (its client went away). */
 static cJSON *usage_reply(apr_pool_t *p, cJSON *reply,
-                          const vv_policy_t *pol)
+                          const vv_policy_t *pol, server_rec *s, int fd)
 {
+    vv_inuse_opts_t o = { .deadline_ms = pol->timeout_ms, .watch_fd = fd,
+                          .anonymous = !vv_conf_usage_names(s) };
     cJSON *body;
     vv_err_t *e;
 
     if (!(body = vv_usage_report(p, vv_conf_host(), pol->allow, pol->driver,
-                                 pol->state_dir, &e))) {
+                                 pol->state_dir, &o, &e))) {
         body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "message", e->msg);
     }
@@ -325,22 +344,49 @@ static cJSON *usage_reply(apr_pool_t *p, cJSON *reply,
     return reply;
 }
 
-static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
+/* A refusal the helper makes itself. */
+static cJSON *refusal(vv_kind_t kind, const char *msg)
 {
-    cJSON *reply = cJSON_CreateObject();
+    cJSON *reply = cJSON_CreateObject(), *body = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(reply, "kind", kind);
+    cJSON_AddFalseToObject(body, "success");
+    cJSON_AddStringToObject(body, "message", msg);
+    cJSON_AddStringToObject(body, "error", msg);
+    cJSON_AddItemToObject(reply, "body", body);
+    return reply;
+}
+
+/* A survey takes one of its places, or is answered busy. */
+static int survey_place(void)
+{
+    atomic_store(&shared->reading[hs.slot], 1);
+    return atomic_fetch_add(&shared->reads, 1) < HELPER_MAX_SURVEYS;
+}
+
+static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper,
+                        int fd)
+{
+    cJSON *reply;
     const vv_policy_t *pol;
     int bind = !strcmp(req->op, "bind");
     vv_op_t *op;
     server_rec *s;
     vv_err_t *e;
 
+    if (!strcmp(req->op, "usage") && !survey_place()) {
+        return refusal(VV_E_HELPER, "privileged helper busy: "
+                       APR_STRINGIFY(HELPER_MAX_SURVEYS) " GET /usage "
+                       "requests are in progress; retry");
+    }
+    reply = cJSON_CreateObject();
     if (!strcmp(req->op, "status")) {
         cJSON_AddItemToObject(reply, "body", status_body(p, helper));
         cJSON_AddNumberToObject(reply, "kind", 0);
         return reply;
     }
     if ((s = server_for(req)) && !strcmp(req->op, "usage")) {
-        return usage_reply(p, reply, policy_for(p, req, s));
+        return usage_reply(p, reply, policy_for(p, req, s), s, fd);
     }
     if (!s) {
         pol = policy_for(p, req, hs.main);
@@ -367,20 +413,6 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper)
     }
     cJSON_AddNumberToObject(reply, "kind", op->err ? op->err->kind : 0);
     cJSON_AddItemToObject(reply, "body", vv_op_json(op, bind, pol->driver));
-    return reply;
-}
-
-/* One connection, in a child of the helper.  It ignores the signals that
- * stop the helper: an operation started is finished (each write bounded). */
-static cJSON *refusal(vv_kind_t kind, const char *msg)
-{
-    cJSON *reply = cJSON_CreateObject(), *body = cJSON_CreateObject();
-
-    cJSON_AddNumberToObject(reply, "kind", kind);
-    cJSON_AddFalseToObject(body, "success");
-    cJSON_AddStringToObject(body, "message", msg);
-    cJSON_AddStringToObject(body, "error", msg);
-    cJSON_AddItemToObject(reply, "body", body);
     return reply;
 }
 
@@ -426,7 +458,7 @@ static void serve(int fd, pid_t helper, const struct ucred *cred)
                         "server");
     }
     else {
-        reply = reply_for(p, &req, helper);
+        reply = reply_for(p, &req, helper, fd);
     }
     vv_proto_send(p, fd, reply, VV_PROTO_MAX_REPLY, 5000);
     cJSON_Delete(reply);
@@ -445,9 +477,13 @@ static void reap_children(void)
     pid_t pid;
 
     while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
-        for (int i = 0; i < hs.nserving; i++) {
+        for (int i = 0; i < HELPER_MAX_CHILDREN; i++) {
             if (hs.serving[i] == pid) {
-                hs.serving[i] = hs.serving[--hs.nserving];
+                hs.serving[i] = 0;
+                hs.nserving--;
+                if (atomic_exchange(&shared->reading[i], 0)) {
+                    atomic_fetch_sub(&shared->reads, 1);
+                }
                 break;
             }
         }
@@ -508,6 +544,8 @@ static void accept_one(int lfd, pid_t helper)
         close(fd);
         return;
     }
+    for (hs.slot = 0; hs.serving[hs.slot]; hs.slot++) {
+    }
     if ((pid = fork()) == 0) {
         close(lfd);
         serve(fd, helper, &cred);
@@ -517,7 +555,8 @@ static void accept_one(int lfd, pid_t helper)
                      "helper: cannot fork");
     }
     else {
-        hs.serving[hs.nserving++] = pid;
+        hs.serving[hs.slot] = pid;
+        hs.nserving++;
     }
     close(fd);
 }
@@ -576,7 +615,10 @@ static void helper_main(void)
         _exit(0);
     }
     ap_close_listeners();
-    if (!state_dir_ok() || (lfd = helper_socket()) < 0) {
+    shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED || !state_dir_ok()
+        || (lfd = helper_socket()) < 0) {
         _exit(STARTUP_FAILED);
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, hs.main, VV_TAG(20007)
@@ -821,6 +863,37 @@ static vv_err_t *connect_helper(apr_pool_t *p, int patient, int *out)
     }
 }
 
+/* A read's reply, or the client leaving: then this worker hangs up on the
+ * helper, whose child ends its scan instead of finishing it for no one. */
+static vv_err_t *wait_reply(request_rec *r, int fd, int wait_ms)
+{
+    apr_socket_t *csd = ap_get_conn_socket(r->connection);
+    apr_os_sock_t client = -1;
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(wait_ms);
+
+    if (!csd || apr_os_sock_get(&client, csd) != APR_SUCCESS) {
+        return NULL;
+    }
+    for (;;) {
+        struct pollfd pfd[2] = { { fd, POLLIN, 0 }, { client, POLLRDHUP, 0 } };
+        apr_interval_time_t left = deadline - apr_time_now();
+        int n = poll(pfd, 2, left <= 0 ? 0 : left > apr_time_from_msec(250)
+                     ? 250 : (int)apr_time_as_msec(left) + 1);
+        if (n < 0 && errno != EINTR) {
+            return NULL;
+        }
+        if (pfd[0].revents || left <= 0) {
+            return NULL; /* the reply, a hangup, or vv_proto_recv's timeout */
+        }
+        if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, VV_TAG(20023)
+                          "the client went away; the helper's scan for it "
+                          "is ended");
+            return vv_err(r->pool, VV_E_HELPER, "the client went away");
+        }
+    }
+}
+
 vv_err_t *vv_helper_call(request_rec *r, const char *op,
                          const apr_array_header_t *addrs, int *kind,
                          cJSON **body)
@@ -846,6 +919,9 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
     cJSON_Delete(req);
     /* A helper at its limit answers "busy" without reading the request:
      * its reply may be waiting even though sending failed. */
+    if (!e && vv_proto_op_reads(op)) {
+        e = wait_reply(r, fd, wait_ms);
+    }
     if (!e) {
         e = vv_proto_recv(r->pool, fd, VV_PROTO_MAX_REPLY, wait_ms, &json,
                           &len);

@@ -147,7 +147,7 @@ static void measure(const char *what, const vv_host_t *h,
 
         apr_pool_create(&sub, p);
         t0 = now_ms();
-        g = vv_inuse_begin(sub, h);
+        g = vv_inuse_begin(sub, h, NULL);
         for (int k = 0; k < n && !e; k++) {
             e = vv_inuse_add(g, d[k]);
         }

@@ -176,12 +176,56 @@ static int parse_num(const char *s, long max, long *out)
 	return *end || *out > max ? -1 : 0;
 }
 
+/* "fault proc PID slow MS": every read of proc/PID/maps takes MS longer,
+ * as the kernel's is while another thread of the process holds its memory
+ * map's lock.  MS 0 ends it. */
+static int fault_proc(char **t, int n)
+{
+	long pid, ms;
+
+	if (n != 5 || strcmp(t[3], "slow") || parse_num(t[2], 4194304, &pid)
+	    || parse_num(t[4], 3600000, &ms))
+		return err(EINVAL, "fault: usage: fault proc PID slow MS");
+	for (int i = 0; i < S.nslow; i++)
+		if (S.slow[i].pid == pid) {
+			S.slow[i].ms = (int)ms;
+			return 0;
+		}
+	if (S.nslow == (int)(sizeof S.slow / sizeof *S.slow))
+		return err(ENOSPC, "fault: at most %d slow processes",
+			   (int)(sizeof S.slow / sizeof *S.slow));
+	S.slow[S.nslow].pid = (int)pid;
+	S.slow[S.nslow++].ms = (int)ms;
+	return 0;
+}
+
+void fault_proc_slow(const char *path)
+{
+	char rest[8];
+	int pid;
+	long long until;
+
+	if (sscanf(path, "/proc/%d/%7s", &pid, rest) != 2 || strcmp(rest, "maps"))
+		return;
+	for (int i = 0; i < S.nslow; i++)
+		if (S.slow[i].pid == pid && S.slow[i].ms) {
+			until = now_ms() + S.slow[i].ms;
+			while (now_ms() < until && !sim_interrupted()
+			       && wait_ms(until - now_ms()) == 0)
+				;
+			return;
+		}
+}
+
 /* "fault ADDR unbind hang|errno E", "fault ADDR bind|probe|override errno E",
  * "fault ADDR delay|async MS", "fault ADDR unplug-after-writes N". */
 static int cmd_fault(char **t, int n)
 {
 	struct device *d = n > 1 ? host_find(S.h, t[1]) : NULL;
 	long v;
+
+	if (n > 1 && !strcmp(t[1], "proc"))
+		return fault_proc(t, n);
 
 	if (!d)
 		return err(EINVAL, "fault: no device \"%s\" in the topology", n > 1 ? t[1] : "");
@@ -345,6 +389,7 @@ static int cmd_clear(char **t, int n)
 	if (n == 2 && strcmp(t[1], "all") == 0) {
 		for (int i = 0; i < S.h->ndevs; i++)
 			memset(&S.h->devs[i]->f, 0, sizeof S.h->devs[i]->f);
+		S.nslow = 0;
 	} else if (d) {
 		memset(&d->f, 0, sizeof d->f);
 	} else {
@@ -379,6 +424,7 @@ static int cmd_load(char **t, int n)
 	tree_free(S.root);
 	host_free(S.h);
 	S.h = h;
+	S.nslow = 0;
 	S.generation++;
 	layout_build();
 	S.root = node_root();

@@ -27,6 +27,13 @@ struct sim S = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALI
 
 static time_t mount_time;
 
+/* The reader of the request being served was interrupted (a signal, the
+ * process exiting): a wait on its behalf ends. */
+int sim_interrupted(void)
+{
+	return fuse_interrupted();
+}
+
 int sim_stopping(void)
 {
 	return S.shutdown || (S.session && fuse_session_exited(S.session));
@@ -172,6 +179,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
 	int r = 0;
 
 	pthread_mutex_lock(&S.lock);
+	if (off == 0)
+		fault_proc_slow(path);
 	struct node *n = node_lookup(path);
 	if (!n) {
 		r = -ENODEV;	/* removed under an open file */

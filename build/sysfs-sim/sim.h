@@ -191,8 +191,13 @@ struct sim {
 	struct writer *writers; int nwriters;
 	char last_error[512];
 	int static_mode;
+	struct { int pid, ms; } slow[8]; int nslow;	/* "fault proc PID slow MS" */
 };
 extern struct sim S;
+
+/* faults.c: a read of proc/PID/maps that a "slow" fault names waits first
+ * (the lock is released meanwhile). */
+void fault_proc_slow(const char *path);
 
 /* topology.c */
 struct host *topology_load(const char *path, char *err, size_t errlen);
@@ -288,6 +293,7 @@ int device_in_use(const struct device *d);
 int wait_ms(long ms);
 void wake_all(void);
 int sim_stopping(void);		/* main.c: SIGTERM or unmount under way */
+int sim_interrupted(void);	/* main.c: the current request's reader gave up */
 
 /* faults.c: control commands, write log, state dump */
 int control_command(const char *buf, size_t len);

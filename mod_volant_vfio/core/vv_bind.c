@@ -276,7 +276,8 @@ static apr_array_header_t *lock_set(vv_ctx_t *c,
 
 static vv_err_t *check_in_use(vv_ctx_t *c, apr_array_header_t *plan)
 {
-    vv_inuse_t *g = vv_inuse_begin(c->p, c->h);
+    vv_inuse_opts_t o = { .deadline_ms = c->pol->timeout_ms };
+    vv_inuse_t *g = vv_inuse_begin(c->p, c->h, &o);
 
     for (int i = 0; i < plan->nelts; i++) {
         mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
@@ -653,7 +654,8 @@ static vv_err_t *check_cdev_free(vv_ctx_t *c, const vv_devinfo_t *d)
                                        NULL) : NULL;
     const char *who = node && vv_host_has(node, "")
         ? vv_inuse_holders(c->p, c->h, node,
-                           apr_pstrcat(c->p, "/dev/vfio/devices/", x, NULL))
+                           apr_pstrcat(c->p, "/dev/vfio/devices/", x, NULL),
+                           c->pol->timeout_ms)
         : NULL;
 
     return who ? vv_err(c->p, VV_E_IN_USE, "device %s is in use: its VFIO "
@@ -675,7 +677,8 @@ static vv_err_t *check_groups_free(vv_ctx_t *c, apr_array_header_t *plan)
             const char *node = apr_psprintf(c->p, "%s/vfio/%d", c->h->dev,
                                             d->group);
             const char *who = vv_inuse_holders(c->p, c->h, node,
-                apr_psprintf(c->p, "/dev/vfio/%d", d->group));
+                apr_psprintf(c->p, "/dev/vfio/%d", d->group),
+                c->pol->timeout_ms);
             return vv_err(c->p, VV_E_IN_USE, "device %s is in use: its IOMMU "
                           "group %d is open%s%s; stop the VM using it first",
                           d->address, d->group, who ? " by " : "",

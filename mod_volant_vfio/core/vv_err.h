@@ -37,4 +37,9 @@ vv_err_t *vv_err(apr_pool_t *p, vv_kind_t kind, const char *fmt, ...)
 /* A short, printable rendition of untrusted client text for messages. */
 const char *vv_err_quote(apr_pool_t *p, const char *s);
 
+/* Text the host's users shape (a mount point, an interface or process
+ * name) as it may go into a JSON reply or a log line: control characters
+ * and bytes that are not UTF-8 become '?'. */
+const char *vv_err_printable(apr_pool_t *p, const char *s);
+
 #endif

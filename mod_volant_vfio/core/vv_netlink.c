@@ -6,11 +6,15 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/net_namespace.h>
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 /* How strongly a link's "carries" text tells the operator what they would
  * lose: an IPv4 address, then an IPv6 one, then a route. */
@@ -138,11 +142,20 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
         l->pub.master = (int)v;
     }
     /* IFLA_LINK names an ifindex of another namespace when the netns id
-     * is given (a veth peer): not stacked on anything here. */
-    if (!tb[IFLA_LINK_NETNSID] && u32_of(tb[IFLA_LINK], &v)
-        && (int)v != ifm->ifi_index) {
+     * is given (a veth peer, a macvlan moved away from its parent): not
+     * stacked on anything here. */
+    l->pub.link_netnsid = -1;
+    if (tb[IFLA_LINK_NETNSID]
+        && mnl_attr_validate(tb[IFLA_LINK_NETNSID], MNL_TYPE_U32) == 0) {
+        l->pub.link_netnsid = (int)mnl_attr_get_u32(tb[IFLA_LINK_NETNSID]);
+        if (u32_of(tb[IFLA_LINK], &v)) {
+            l->pub.peer_lower = (int)v;
+        }
+    }
+    else if (u32_of(tb[IFLA_LINK], &v) && (int)v != ifm->ifi_index) {
         l->pub.lower = (int)v;
     }
+    l->pub.parent = str_of(d->p, tb[IFLA_PARENT_DEV_NAME]);
     if (!l->pub.name) {
         return MNL_CB_ERROR;
     }
@@ -389,33 +402,86 @@ static const char *run_dumps(conn_t *c, dump_t *d)
     return NULL;
 }
 
-/* One connection, the dumps on it.  NULL or why it failed. */
+/* A thread of its own enters the namespace (setns(2) moves only the
+ * calling thread) and opens the socket there: the socket stays in that
+ * namespace wherever it is used from. */
+typedef struct ns_socket {
+    int netns;
+    int fd;
+    int err;
+} ns_socket_t;
+
+static void *open_in_ns(void *arg)
+{
+    ns_socket_t *s = arg;
+
+    if (setns(s->netns, CLONE_NEWNET) != 0) {
+        s->err = errno;
+        return NULL;
+    }
+    s->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    s->err = s->fd < 0 ? errno : 0;
+    return NULL;
+}
+
+static int socket_in(int netns)
+{
+    ns_socket_t s = { netns, -1, 0 };
+    pthread_t t;
+
+    if (netns < 0) {
+        s.fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        return s.fd < 0 ? -errno : s.fd;
+    }
+    if ((s.err = pthread_create(&t, NULL, open_in_ns, &s)) != 0) {
+        return -s.err;
+    }
+    pthread_join(t, NULL);
+    return s.fd < 0 ? -s.err : s.fd;
+}
+
+/* One connection, the dumps on it.  NULL or why it failed; the socket is
+ * left open in c->nl when it succeeded. */
 static const char *snapshot_once(apr_pool_t *p, conn_t *c, dump_t *d,
-                                 int timeout_ms)
+                                 int timeout_ms, int netns)
 {
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    int fd = socket_in(netns);
     const char *why;
 
     errno = 0;
     c->interrupted = 0;
-    if (!(c->nl = mnl_socket_open(NETLINK_ROUTE))
+    if (fd < 0) {
+        return apr_pstrcat(p, "netlink socket: ", strerror(-fd), NULL);
+    }
+    if (!(c->nl = mnl_socket_fdopen(fd))
         || mnl_socket_bind(c->nl, 0, MNL_SOCKET_AUTOPID) < 0
-        || setsockopt(mnl_socket_get_fd(c->nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
-                      sizeof(tv)) < 0) {
+        || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
         why = apr_pstrcat(p, "netlink socket: ", strerror(errno), NULL);
     }
     else {
         c->portid = mnl_socket_get_portid(c->nl);
-        why = run_dumps(c, d);
+        if (!(why = run_dumps(c, d))) {
+            return NULL;
+        }
     }
     if (c->nl) {
         mnl_socket_close(c->nl);
         c->nl = NULL;
     }
+    else {
+        close(fd);
+    }
     return why;
 }
 
-vv_err_t *vv_nl_snapshot(apr_pool_t *p, int timeout_ms,
+static apr_status_t close_nl(void *nl)
+{
+    mnl_socket_close(nl);
+    return APR_SUCCESS;
+}
+
+vv_err_t *vv_nl_snapshot(apr_pool_t *p, int timeout_ms, int netns,
                          vv_nl_snapshot_t **out)
 {
     dump_t d = { p, apr_array_make(p, 16, sizeof(link_ex_t *)),
@@ -431,7 +497,8 @@ vv_err_t *vv_nl_snapshot(apr_pool_t *p, int timeout_ms,
      * is taken again, on a fresh socket, a few times. */
     for (int attempt = 0; attempt < 3; attempt++) {
         d.links->nelts = d.nh_routes->nelts = d.nh_objs->nelts = 0;
-        if (!(why = snapshot_once(p, &c, &d, timeout_ms)) || !c.interrupted) {
+        if (!(why = snapshot_once(p, &c, &d, timeout_ms, netns))
+            || !c.interrupted) {
             break;
         }
     }
@@ -439,6 +506,8 @@ vv_err_t *vv_nl_snapshot(apr_pool_t *p, int timeout_ms,
         return vv_err(p, VV_E_IN_USE, "rtnetlink %s", why);
     }
     s = apr_pcalloc(p, sizeof(*s));
+    s->fd = mnl_socket_get_fd(c.nl);
+    apr_pool_cleanup_register(p, c.nl, close_nl, apr_pool_cleanup_null);
     s->links = apr_array_make(p, d.links->nelts, sizeof(vv_nl_link_t));
     for (int i = 0; i < d.links->nelts; i++) {
         APR_ARRAY_PUSH(s->links, vv_nl_link_t) =
@@ -446,6 +515,45 @@ vv_err_t *vv_nl_snapshot(apr_pool_t *p, int timeout_ms,
     }
     *out = s;
     return NULL;
+}
+
+static int on_nsid(const struct nlmsghdr *nlh, void *data)
+{
+    const struct nlattr *tb[NETNSA_MAX + 1];
+    unsigned v;
+
+    if (nlh->nlmsg_type == RTM_NEWNSID
+        && parse(nlh, sizeof(struct rtgenmsg), tb, NETNSA_MAX) == 0
+        && u32_of(tb[NETNSA_NSID], &v)) {
+        *(int *)data = (int)v;
+    }
+    return MNL_CB_OK;
+}
+
+int vv_nl_nsid(const vv_nl_snapshot_t *s, int netns, int timeout_ms)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    struct rtgenmsg *g;
+    struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+    int nsid = -1;
+    ssize_t n;
+
+    (void)timeout_ms; /* the socket's receive timeout bounds the reply */
+    nlh->nlmsg_type = RTM_GETNSID;
+    nlh->nlmsg_flags = NLM_F_REQUEST;
+    nlh->nlmsg_seq = 1;
+    g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+    g->rtgen_family = AF_UNSPEC;
+    mnl_attr_put_u32(nlh, NETNSA_FD, (unsigned)netns);
+    if (sendto(s->fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *)&to,
+               sizeof(to)) < 0
+        || (n = recv(s->fd, buf, sizeof(buf), 0)) <= 0) {
+        return -1;
+    }
+    mnl_cb_run(buf, (size_t)n, 1, 0, on_nsid, &nsid);
+    /* NETNSA_NSID_NOT_ASSIGNED (-1) comes back as such */
+    return nsid;
 }
 
 const vv_nl_link_t *vv_nl_by_name(const vv_nl_snapshot_t *s, const char *name)

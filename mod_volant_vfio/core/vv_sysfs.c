@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
-#include <linux/magic.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -176,7 +176,7 @@ void vv_sysdev_close(vv_sysdev_t *d)
     }
 }
 
-static int read_at(int dirfd, const char *name, char *buf, size_t size)
+int vv_read_at(int dirfd, const char *name, char *buf, size_t size)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     ssize_t n;
@@ -202,7 +202,7 @@ static int read_at(int dirfd, const char *name, char *buf, size_t size)
 int vv_sysdev_read(const vv_sysdev_t *d, const char *attr, char *buf,
                    size_t size)
 {
-    return read_at(d->fd, attr, buf, size);
+    return vv_read_at(d->fd, attr, buf, size);
 }
 
 int vv_sysdev_read_hex(const vv_sysdev_t *d, const char *attr,
@@ -210,7 +210,7 @@ int vv_sysdev_read_hex(const vv_sysdev_t *d, const char *attr,
 {
     char buf[32], *end;
     unsigned long v;
-    int n = read_at(d->fd, attr, buf, sizeof(buf));
+    int n = vv_read_at(d->fd, attr, buf, sizeof(buf));
 
     if (n < 0) {
         return n;
@@ -372,7 +372,7 @@ const char *vv_dir_first_entry(apr_pool_t *p, const char *dir)
 const char *vv_file_read(apr_pool_t *p, const char *path)
 {
     char buf[512];
-    int n = read_at(AT_FDCWD, path, buf, sizeof(buf));
+    int n = vv_read_at(AT_FDCWD, path, buf, sizeof(buf));
 
     return n < 0 ? NULL : apr_pstrdup(p, buf);
 }
@@ -380,18 +380,26 @@ const char *vv_file_read(apr_pool_t *p, const char *path)
 int vv_file_lines(const char *path, int (*fn)(const char *line, void *baton),
                   void *baton)
 {
+    enum { LINE_MAX_LEN = 65536 };
     FILE *f = fopen(path, "re");
-    char line[1024];
-    int hit = 0;
+    char *line = malloc(LINE_MAX_LEN);
+    int hit = 0, err = f && line ? 0 : errno ? errno : ENOMEM, whole = 1;
 
-    if (!f) {
-        return 0;
+    while (!err && !hit && fgets(line, LINE_MAX_LEN, f)) {
+        size_t n = strlen(line);
+        /* A line longer than the buffer is passed over whole: its tail,
+         * which its owner may have written (a mount point), is never read
+         * as a line of its own. */
+        if (whole && n && line[n - 1] == '\n') {
+            hit = fn(line, baton);
+        }
+        whole = n && line[n - 1] == '\n';
     }
-    while (!hit && fgets(line, sizeof(line), f)) {
-        hit = fn(line, baton);
+    if (f) {
+        fclose(f);
     }
-    fclose(f);
-    return hit;
+    free(line);
+    return err ? -err : hit;
 }
 
 apr_array_header_t *vv_dir_names(apr_pool_t *p, const char *path)
@@ -434,6 +442,29 @@ int vv_dev_busy(const char *path)
     }
     close(fd);
     return 0;
+}
+
+int vv_loop_backing(const char *path, unsigned long *rdev)
+{
+    struct loop_info64 info;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), err;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    err = fstat(fd, &st) != 0 ? errno : !S_ISBLK(st.st_mode) ? ENOTBLK : 0;
+    if (err) {
+        close(fd);
+        return -err;
+    }
+    err = ioctl(fd, LOOP_GET_STATUS64, &info) == 0 ? 0 : errno;
+    close(fd);
+    if (err) {
+        return err == ENXIO ? 0 : -err; /* ENXIO: not set up */
+    }
+    *rdev = (unsigned long)info.lo_rdevice;
+    return 1;
 }
 
 int vv_dev_claimed(const char *path, const char *devno, int plain_ok)
@@ -520,66 +551,6 @@ long vv_file_slurp(apr_pool_t *p, int dirfd, const char *path, char **out)
     buf[len] = '\0';
     *out = buf;
     return (long)len;
-}
-
-int vv_proc_open(int root, const char *pid)
-{
-    int fd = openat(root, pid, O_PATH | O_DIRECTORY | O_CLOEXEC);
-
-    return fd < 0 ? -errno : fd;
-}
-
-int vv_proc_each_fd(int piddir, int (*fn)(const char *target, int fddir,
-                                          const char *name, void *baton),
-                    void *baton)
-{
-    int fd = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    char target[PATH_MAX];
-    struct dirent *ent;
-    DIR *d;
-
-    if (fd < 0 || !(d = fdopendir(fd))) {
-        int err = errno;
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -err;
-    }
-    while ((ent = readdir(d))) {
-        /* A descriptor closed since the listing has no link: skip it. */
-        ssize_t n = ent->d_name[0] == '.' ? -1
-            : readlinkat(dirfd(d), ent->d_name, target, sizeof(target) - 1);
-        if (n < 0) {
-            continue;
-        }
-        target[n] = '\0';
-        if (fn(target, dirfd(d), ent->d_name, baton)) {
-            break;
-        }
-    }
-    closedir(d);
-    return 0;
-}
-
-int vv_is_procfs(const char *path)
-{
-    struct statfs st;
-
-    return statfs(path, &st) == 0 && st.f_type == PROC_SUPER_MAGIC;
-}
-
-unsigned long vv_rdev_at(int dirfd, const char *name, int *is_block)
-{
-    struct statx st;
-
-    /* DONT_SYNC: a file on a hung FUSE or NFS mount answers from its
-     * cached attributes instead of blocking the caller. */
-    if (statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_TYPE, &st) != 0
-        || !(S_ISBLK(st.stx_mode) || S_ISCHR(st.stx_mode))) {
-        return 0;
-    }
-    *is_block = S_ISBLK(st.stx_mode);
-    return (unsigned long)makedev(st.stx_rdev_major, st.stx_rdev_minor);
 }
 
 /* The child: one open, one write, report errno through the pipe.  It keeps

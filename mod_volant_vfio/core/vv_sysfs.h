@@ -1,7 +1,8 @@
 /* The one place that touches the kernel's files: sysfs, /dev and the
  * /proc files we read, all under roots the configuration names (tests
- * point them at a simulator); vv_netlink.c asks rtnetlink.  Reads are safe
- * in unprivileged workers; writes belong to the privileged helper only. */
+ * point them at a simulator); vv_procfs.c reads the processes' tables and
+ * vv_netlink.c asks rtnetlink.  Reads are safe in unprivileged workers;
+ * writes belong to the privileged helper only. */
 #ifndef VV_SYSFS_H
 #define VV_SYSFS_H
 
@@ -84,10 +85,17 @@ const char *vv_dir_first_entry(apr_pool_t *p, const char *dir);
 
 /* --- plain reads by absolute path, for the in-use checks ------------------ */
 
+/* A small file below dirfd (AT_FDCWD for none) into buf, its last
+ * component never a link, trailing white space removed.  Returns the
+ * length or -errno. */
+int vv_read_at(int dirfd, const char *name, char *buf, size_t size);
+
 /* A small text file, trailing white space removed; NULL if unreadable. */
 const char *vv_file_read(apr_pool_t *p, const char *path);
 
-/* Calls fn on each line of a text file until it returns 1; returns that. */
+/* Calls fn on each line of a text file until it returns 1; returns that,
+ * 0, or -errno when the file cannot be read.  Lines over 64 KiB are
+ * passed over whole. */
 int vv_file_lines(const char *path, int (*fn)(const char *line, void *baton),
                   void *baton);
 
@@ -100,6 +108,12 @@ const char *vv_link_target(apr_pool_t *p, const char *path);
 /* Whether a device node is open exclusively by someone else: an open for
  * reading and writing fails with EBUSY (how /dev/vfio/N behaves). */
 int vv_dev_busy(const char *path);
+
+/* The device number of the file a loop device reads and writes
+ * (LOOP_GET_STATUS64's lo_rdevice: 0 for a regular file).  Returns 1, 0
+ * when the loop device is not set up, -errno (-ENOTBLK: path is not a
+ * block device). */
+int vv_loop_backing(const char *path, unsigned long *rdev);
 
 /* The kernel's own answer to "does anyone use this disk": an exclusive
  * open of its block node fails with EBUSY while a filesystem (any type),
@@ -120,27 +134,6 @@ int vv_dir_list_at(apr_pool_t *p, int dirfd, const char *path,
  * relative to dirfd (AT_FDCWD for none), its last component never a
  * symbolic link.  Returns its length or -errno. */
 long vv_file_slurp(apr_pool_t *p, int dirfd, const char *path, char **out);
-
-/* A process's directory under procfs (root: its open directory), opened
- * once so that its files are read without walking /proc again.
- * Returns the descriptor or -errno. */
-int vv_proc_open(int root, const char *pid);
-
-/* Calls fn for each open file of the process: the target of its fd link
- * ("/dev/nvme0n1", "socket:[123]") and, for fn to stat when it must, the
- * fd directory and entry.  fn returns nonzero to stop.  Returns 0 or
- * -errno when the fds cannot be listed. */
-int vv_proc_each_fd(int piddir, int (*fn)(const char *target, int fddir,
-                                          const char *name, void *baton),
-                    void *baton);
-
-/* Whether path is a procfs mount (not a simulator's tree). */
-int vv_is_procfs(const char *path);
-
-/* The device number of the character or block device name (below dirfd)
- * leads to; 0 when it is something else or cannot be read.  Never waits
- * on a remote or FUSE filesystem's server. */
-unsigned long vv_rdev_at(int dirfd, const char *name, int *is_block);
 
 /* --- writes: the privileged helper only ---------------------------------- */
 

@@ -1,5 +1,4 @@
 #include "vv_usage.h"
-#include "vv_inuse.h"
 #include "vv_pci.h"
 #include "vv_record.h"
 
@@ -35,7 +34,8 @@ static apr_array_header_t *candidates(apr_pool_t *p,
 
 cJSON *vv_usage_report(apr_pool_t *p, const vv_host_t *h,
                        const vv_allowlist_t *allow, const char *target_driver,
-                       const char *state_dir, vv_err_t **err)
+                       const char *state_dir, const vv_inuse_opts_t *opts,
+                       vv_err_t **err)
 {
     apr_array_header_t *all, *survey;
     cJSON *body, *list;
@@ -44,7 +44,7 @@ cJSON *vv_usage_report(apr_pool_t *p, const vv_host_t *h,
         return NULL;
     }
     survey = vv_inuse_survey(p, h, candidates(p, all, allow, state_dir),
-                             target_driver);
+                             target_driver, opts);
     body = cJSON_CreateObject();
     list = cJSON_AddArrayToObject(body, "devices");
     for (int i = 0; i < survey->nelts; i++) {

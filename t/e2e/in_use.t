@@ -41,11 +41,22 @@ sub excl {
 # The bind of ADDR is refused with REASON, and ADDR is left as it was.
 sub refused {
     my ($addr, $reason, $what) = @_;
+    refused_with($addr, "device $addr is in use by host: $reason", $what);
+}
+
+# The guard could not tell, and said why: refused all the same.
+sub cannot_tell {
+    my ($addr, $why, $what) = @_;
+    refused_with($addr, "cannot tell whether device $addr is in use: $why", $what);
+}
+
+sub refused_with {
+    my ($addr, $message, $what) = @_;
     my $use = guest_ok('vv-inuse state');
     my $r = bind_api($addr);
     is($r->{status}, 500, "$what: bind answers 500") or diag $r->{content};
     ok(defined $r->{json} && !$r->{json}{success}, "$what: success is false");
-    is($r->{json}{message}, "device $addr is in use by host: $reason", "$what: the message gives the reason");
+    is($r->{json}{message}, $message, "$what: the message gives the reason");
     is(driver_of($addr), $boot{$addr}, "$what: $addr stays on $boot{$addr}");
     is(override_of($addr), "(null)\n", "$what: its driver_override is untouched");
     is(guest_ok('vv-inuse state'), $use, "$what: the use is as it was");
@@ -121,6 +132,58 @@ scenario 'vmxnet3 under a VLAN that carries an address', $V, sub {
     refused($V, "network interface $if is the parent of vlan e2evlan10, which carries 203.0.113.1/24", 'vlan');
 };
 
+# What a hostile user, a container runtime or SR-IOV CNI does: an upper, or
+# the interface itself, in another network namespace, invisible from the
+# helper's.  The guard looks into every namespace a process, a descriptor
+# or a mount keeps, and refuses when the device has an interface in one it
+# cannot find.
+scenario 'vmxnet3 under a macvlan moved into a process\'s network namespace', $V, sub {
+    my $if = netif();
+    my ($pid) = guest_ok('vv-inuse hold nsproc netns-hide -') =~ /^pid=(\d+)$/m;
+    ok($pid, "a process ($pid) in a network namespace of its own");
+    guest_ok("modprobe macvlan && ip2 link add e2emv0 link $if type macvlan && "
+        . "ip2 link set e2emv0 netns $pid && "
+        . "nsenter -n -t $pid /e2e/bin/ip2 addr add 198.18.0.1/24 dev e2emv0 && "
+        . "nsenter -n -t $pid /e2e/bin/ip2 link set e2emv0 up && ip2 link set $if up");
+    is(guest_ok("ls /sys/class/net/$if | grep '^upper_' || true"), '',
+        "$if shows no upper from the helper's namespace");
+    refused($V, "network interface $if is the parent of macvlan e2emv0 in the network "
+        . "namespace of pid $pid (vv-use), which carries 198.18.0.1/24", 'macvlan in another namespace');
+};
+
+scenario 'vmxnet3 under a VLAN moved into a namespace kept by a mount (ip netns add)', $V, sub {
+    my $if = netif();
+    guest_ok("modprobe 8021q && ip2 netns add e2eblue && ip2 link set $if up && "
+        . "ip2 link add link $if name e2evlan20 type vlan id 20 && ip2 link set e2evlan20 netns e2eblue && "
+        . "ip2 -n e2eblue addr add 198.18.1.1/24 dev e2evlan20 && ip2 -n e2eblue link set e2evlan20 up");
+    refused($V, "network interface $if is the parent of vlan e2evlan20 in the network namespace "
+        . "mounted on /run/netns/e2eblue, which carries 198.18.1.1/24", 'VLAN in another namespace');
+};
+
+scenario 'vmxnet3\'s own interface moved into another network namespace', $V, sub {
+    my $if = netif();
+    guest_ok("ip2 netns add e2eblue && ip2 link set $if netns e2eblue && "
+        . "ip2 -n e2eblue addr add 198.18.2.1/24 dev $if && ip2 -n e2eblue link set $if up");
+    is(guest_ok("test -d /sys/bus/pci/devices/$V/net && ls /sys/bus/pci/devices/$V/net"), '',
+        "the device's net directory stays, empty from the helper's namespace");
+    refused($V, "network interface $if (in the network namespace mounted on /run/netns/e2eblue) "
+        . "is up and carries 198.18.2.1/24", 'the interface in another namespace');
+};
+
+scenario 'vmxnet3\'s interface in a namespace nothing visible holds', $V, sub {
+    my $if = netif();
+    my ($pid) = guest_ok('vv-inuse hold hidden netns-hide -') =~ /^pid=(\d+)$/m;
+    guest_ok("ip2 link set $if netns $pid && "
+        . "nsenter -n -t $pid /e2e/bin/ip2 addr add 198.18.3.1/24 dev $if && "
+        . "nsenter -n -t $pid /e2e/bin/ip2 link set $if up && kill -USR1 $pid && "
+        . "i=0; while [ \$(readlink /proc/$pid/ns/net) != \$(readlink /proc/1/ns/net) ] && "
+        . "[ \$i -lt 100 ]; do usleep 20000; i=\$((i + 1)); done");
+    is(guest_ok("readlink /proc/$pid/ns/net"), guest_ok('readlink /proc/1/ns/net'),
+        'the process is back in the first namespace: only its socket keeps the other');
+    cannot_tell($V, 'it has a network interface in a network namespace that no process, '
+        . 'descriptor or mount the helper can see holds', 'an interface nobody visible holds');
+};
+
 scenario 'vmxnet3 with a route and an address only in table 100 (policy routing)', $V, sub {
     my $if = netif();
     guest_ok("ip2 link set $if up && ip2 route add 198.51.100.0/24 dev $if table 100");
@@ -185,6 +248,51 @@ scenario 'NVMe with btrfs mounted', $N, sub {
     is(guest_ok("ls /sys/class/block/$d/holders"), '', 'btrfs leaves holders/ empty');
     is(excl($d), 'EBUSY', 'an exclusive open is refused (EBUSY) while btrfs is mounted');
     refused($N, "block device $d is mounted on /mnt/e2e", 'btrfs');
+};
+
+# A hostile user's ways of hiding that a process uses the disk.
+scenario 'NVMe open by a thread whose leader exited', $N, sub {
+    my $d = disk();
+    my ($pid) = guest_ok("vv-inuse hold thread thread-open /dev/$d") =~ /^pid=(\d+)$/m;
+    like(guest_ok("cat /proc/$pid/stat"), qr/^\d+ \(vv-use\) Z /, "the leader of $pid is a zombie");
+    is(guest_ok("ls /proc/$pid/fd | wc -l"), "0\n", 'and its descriptor table is gone');
+    refused($N, "block device $d is open by pid $pid (vv-use)", 'leader exited');
+};
+
+scenario 'NVMe open by a thread with a descriptor table of its own', $N, sub {
+    my $d = disk();
+    my ($pid) = guest_ok("vv-inuse hold private private-open /dev/$d") =~ /^pid=(\d+)$/m;
+    is(guest_ok("ls -l /proc/$pid/fd | grep -c $d || true"), "0\n", "$pid\'s own table does not have it");
+    refused($N, "block device $d is open by pid $pid (vv-use)", 'thread-private table');
+};
+
+scenario 'NVMe mapped, its descriptor closed', $N, sub {
+    my $d = disk();
+    my ($pid) = guest_ok("vv-inuse hold mapped map-node /dev/$d") =~ /^pid=(\d+)$/m;
+    is(guest_ok("ls -l /proc/$pid/fd | grep -c $d || true"), "0\n", 'no descriptor of it');
+    like(guest_ok("grep -c ' /dev/$d\$' /proc/$pid/maps"), qr/^[1-9]/, "/proc/$pid/maps maps /dev/$d");
+    is(excl($d), 'ok', 'a mapping claims nothing: an exclusive open succeeds');
+    refused($N, "block device $d is mapped by pid $pid (vv-use)", 'mapped only');
+};
+
+scenario 'NVMe behind a loop device', $N, sub {
+    my $d = disk();
+    guest_ok("modprobe loop && losetup /dev/loop0 /dev/$d");
+    is(guest_ok("ls /sys/class/block/$d/holders"), '', 'a loop device leaves holders/ empty');
+    like(guest_ok('cat /sys/block/loop0/loop/backing_file'), qr{^/dev/$d$}, "loop0 reads /dev/$d");
+    refused($N, "block device $d is the backing device of loop device loop0", 'loop device');
+};
+
+scenario 'NVMe exported by the NVMe-oF target', $N, sub {
+    my $d = disk();
+    my $nq = '/sys/kernel/config/nvmet/subsystems/nqn.2026-12.org.e2e:blue';
+    guest_ok("modprobe nvmet && { grep -q ' /sys/kernel/config ' /proc/mounts || "
+        . "mount -t configfs none /sys/kernel/config; } && mkdir $nq $nq/namespaces/1 && "
+        . "echo -n /dev/$d > $nq/namespaces/1/device_path && echo 1 > $nq/namespaces/1/enable");
+    is(guest_ok("ls /sys/class/block/$d/holders"), '', 'the target leaves holders/ empty');
+    is(excl($d), 'ok', 'and claims nothing: an exclusive open succeeds');
+    refused($N, "block device $d is exported by the NVMe-oF target (subsystem "
+        . "nqn.2026-12.org.e2e:blue, namespace 1)", 'NVMe-oF target');
 };
 
 # Last of the disk's: swap on a disk that was taken cannot be turned off

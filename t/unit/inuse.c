@@ -7,14 +7,16 @@
  * sysfs and procfs tree of its own.  Bond, VLAN and dummy links need
  * modules this test machine's kernel may lack: make e2e proves those on
  * Debian's kernels. */
-#include "tap.h"
+#include "tree.h"
 #include "core/vv_inuse.h"
 
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <time.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -24,37 +26,8 @@
 #define ADDR "0000:00:03.0"
 #define DEVDIR "devices/pci0000:00/" ADDR
 
-static apr_pool_t *p;
-static const char *root;
 static vv_host_t *host;
 static vv_devinfo_t dev = { .address = ADDR };
-
-static void sh(const char *cmd)
-{
-    if (system(cmd) != 0) {
-        printf("# command failed: %s\n", cmd);
-        tap_failed++;
-    }
-}
-
-static void put(const char *rel, const char *text)
-{
-    const char *path = apr_pstrcat(p, root, "/", rel, NULL);
-    FILE *f;
-
-    sh(apr_psprintf(p, "mkdir -p \"$(dirname '%s')\"", path));
-    f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-}
-
-static void link_to(const char *rel, const char *target)
-{
-    const char *path = apr_pstrcat(p, root, "/", rel, NULL);
-
-    sh(apr_psprintf(p, "mkdir -p \"$(dirname '%s')\" && ln -sfn '%s' '%s'",
-                    path, target, path));
-}
 
 /* The device's interface as the kernel lists it in sysfs. */
 static void iface(const char *name)
@@ -171,6 +144,73 @@ static void disk(const char *name, const char *parent, const char *devno)
     put(apr_pstrcat(p, "dev/", name, NULL), "");
 }
 
+/* mountinfo with one line: a mount point padded so that what looks like
+ * a mount of nvme0n1 starts at column at. */
+static const char *why_with_mount(int at)
+{
+    const char *head = "43 1 0:54 / /home/";
+    const char *spoof = "9 1 259:0 / /x rw - ext4 /dev/nvme0n1 rw";
+    char *pad = apr_palloc(p, (size_t)at + 1);
+
+    memset(pad, 'a', (size_t)at - strlen(head));
+    pad[at - strlen(head)] = '\0';
+    put("proc/self/mountinfo", apr_pstrcat(p, head, pad, spoof,
+                                           " rw - fuse.x x rw\n", NULL));
+    return why();
+}
+
+/* What holds a disk without a holder link, and text any user shapes. */
+static void more_storage(void)
+{
+    put("proc/self/mountinfo", "40 1 0:52 / /home/u/mnt rw - fuse.sshfs "
+        "/dev/nvme0n1p1 rw,user_id=1000\n");
+    is_str(why(), NULL, "a FUSE filesystem named after the disk is not the "
+           "disk: any user can mount one");
+    put("proc/self/mountinfo", "41 1 0:53 / /srv/\xff\xfe\x01x rw - ext4 "
+        "/dev/nvme0n1p1 rw\n42 1 259:1 / /srv/\xff\xfe\x01x rw - ext4 "
+        "/dev/nvme0n1p1 rw\n");
+    is_str(why(), REFUSED("block device nvme0n1p1 is mounted on /srv/???x"),
+           "a mount point that is not UTF-8 comes back printable");
+    /* A mount point longer than a reader's buffer: its tail, which its
+     * owner wrote, must never be read as a mount of its own (a reader of
+     * 1,023 characters at a time once did). */
+    is_str(why_with_mount(2046), NULL, "a long mount point whose tail looks "
+           "like a mount of the disk: not a mount of the disk");
+    is_str(why_with_mount(65535), NULL, "a line over 64 KiB is passed over "
+           "whole, its tail never read as a line");
+    put("proc/self/mountinfo", "");
+    put("sys/fs/btrfs/6f0c1e2d-aaaa-bbbb-cccc-0123456789ab/devices/nvme0n1",
+        "");
+    is_str(why(), REFUSED("block device nvme0n1 is part of the mounted btrfs "
+                          "filesystem 6f0c1e2d-aaaa-bbbb-cccc-0123456789ab"),
+           "a member of a mounted multi-device btrfs that mountinfo does not "
+           "name");
+    sh(apr_psprintf(p, "rm -rf '%s/sys/fs'", root));
+    put("sys/block/loop0/loop/backing_file", "/dev/nvme0n1\n");
+    put("dev/loop0", "");
+    is_str(why(), REFUSED("block device nvme0n1 is the backing device of loop "
+                          "device loop0"),
+           "a loop device reading the disk (no holder link)");
+    sh(apr_psprintf(p, "rm -rf '%s/sys/block/loop0/loop'", root));
+    is_str(why(), NULL, "a loop device not set up holds nothing");
+    put("sys/kernel/config/nvmet/subsystems/nqn.2026-12.test:vv/namespaces/1/"
+        "device_path", "/dev/nvme0n1p1\n");
+    put("sys/kernel/config/nvmet/subsystems/nqn.2026-12.test:vv/namespaces/1/"
+        "enable", "1\n");
+    is_str(why(), REFUSED("block device nvme0n1p1 is exported by the NVMe-oF "
+                          "target (subsystem nqn.2026-12.test:vv, namespace "
+                          "1)"), "an NVMe-oF target namespace exporting it");
+    put("sys/kernel/config/nvmet/subsystems/nqn.2026-12.test:vv/namespaces/1/"
+        "enable", "0\n");
+    is_str(why(), NULL, "and free once the namespace is disabled");
+    sh(apr_psprintf(p, "rm -rf '%s/sys/kernel'", root));
+    put("sys/module/nvmet/refcnt", "0\n");
+    ok(why() && strstr(why(), "cannot tell whether device " ADDR " is in use: "
+                       "the NVMe-oF target (nvmet) is loaded but "),
+       "nvmet loaded without configfs: no guess");
+    sh(apr_psprintf(p, "rm -rf '%s/sys/module'", root));
+}
+
 static void storage(void)
 {
     disk("nvme0n1", NULL, "259:0\n");
@@ -207,6 +247,7 @@ static void storage(void)
            "a process holding a partition raw, its node since deleted");
     sh(apr_psprintf(p, "rm -rf '%s/proc/4242'", root));
 
+    more_storage();
     sh(apr_psprintf(p, "rm -f '%s/dev/nvme0n1'", root));
     is_str(why(), apr_psprintf(p, "cannot tell whether device " ADDR " is in "
                                "use: no device node %s/dev/nvme0n1 for block "
@@ -215,6 +256,25 @@ static void storage(void)
     put("dev/nvme0n1", "");
     sh(apr_psprintf(p, "rm -rf '%s/sys/class/block' '%s/sys/" DEVDIR "/nvme'",
                     root, root));
+}
+
+/* However many processes hold a node, and however often each does, the
+ * reason names a few (the lowest pids) and counts the rest. */
+static void many_holders(void)
+{
+    for (int pid = 701; pid <= 706; pid++) {
+        put(apr_psprintf(p, "proc/%d/comm", pid), "worker\n");
+        for (int fd = 3; fd < (pid == 704 ? 2003 : 5); fd++) {
+            link_to(apr_psprintf(p, "proc/%d/fd/%d", pid, fd),
+                    "/dev/dri/renderD128");
+        }
+    }
+    is_str(why(), REFUSED("/dev/dri/renderD128 is open by pid 701 (worker), "
+                          "pid 702 (worker), pid 703 (worker) and 3 more "
+                          "processes"),
+           "six holders, one with 2,000 descriptors of it: three named, the "
+           "rest counted, each process once");
+    sh(apr_psprintf(p, "rm -rf %s/proc/70[1-6]", root));
 }
 
 static void nodes(void)
@@ -232,6 +292,7 @@ static void nodes(void)
            "a DRM render node open: every holder named");
     sh(apr_psprintf(p, "rm -rf '%s/proc/77' '%s/proc/78'", root, root));
     is_str(why(), NULL, "and free once they close it");
+    many_holders();
 
     put("proc/88/comm", "dpdk-testpmd\n");
     put("proc/88/fd/.keep", "");
@@ -367,7 +428,7 @@ static void survey(void)
     link_to("proc/4343/fd/20", "/dev/vfio/7");
     put("proc/4344/comm", "cloud-hyperviso\n");
     link_to("proc/4344/fd/9", "/dev/vfio/devices/vfio3");
-    u = vv_inuse_survey(p, host, devs, "vfio-pci");
+    u = vv_inuse_survey(p, host, devs, "vfio-pci", NULL);
     ok(u->nelts == devs->nelts, "one answer per device, in order");
     for (int i = 0; i < u->nelts && i < devs->nelts; i++) {
         const vv_usage_t *x = &APR_ARRAY_IDX(u, i, vv_usage_t);
@@ -376,9 +437,82 @@ static void survey(void)
         is_str(x->reason, want[i][1], "%s: why", x->device->address);
     }
     sh(apr_psprintf(p, "rm -rf '%s/proc/4343' '%s/proc/4344'", root, root));
-    u = vv_inuse_survey(p, host, devs, "vfio-pci");
+    u = vv_inuse_survey(p, host, devs, "vfio-pci", NULL);
     is_str(vv_use_names[APR_ARRAY_IDX(u, 0, vv_usage_t).use], "nobody",
            "the hypervisor gone: nobody holds the group");
+}
+
+/* A device whose net directory shows no interface here: its interface
+ * is in a network namespace the helper did not find.  No guess. */
+static void hidden_interface(void)
+{
+    sh(apr_psprintf(p, "mkdir -p '%s/sys/" DEVDIR "/net'", root));
+    is_str(why(), "cannot tell whether device " ADDR " is in use: it has a "
+           "network interface in a network namespace that no process, "
+           "descriptor or mount the helper can see holds",
+           "an interface in a namespace nobody visible holds: no guess");
+    sh(apr_psprintf(p, "rmdir '%s/sys/" DEVDIR "/net'", root));
+}
+
+/* A read of a process's files that the kernel holds up (its maps behind a
+ * lock, a FUSE server that never answers) ends at the scan's deadline;
+ * the thread still blocked is left behind and cleans up after itself. */
+static void deadline(void)
+{
+    const char *fifo = apr_pstrcat(p, root, "/proc/909/maps", NULL);
+    vv_inuse_opts_t o = { .deadline_ms = 500 };
+    struct timespec t0, t1;
+    vv_inuse_t *g;
+    vv_err_t *e;
+    double took;
+    int fd;
+
+    put("proc/909/comm", "stuck\n");
+    put("proc/909/fd/.keep", "");
+    sh(apr_psprintf(p, "mkfifo '%s'", fifo));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    g = vv_inuse_begin(p, host, &o);
+    e = vv_inuse_add(g, &dev);
+    e = e ? e : vv_inuse_end(g);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    took = (double)(t1.tv_sec - t0.tv_sec)
+           + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    is_str(e ? e->msg : NULL, "cannot tell whether device " ADDR " is in use: "
+           "the process scan took longer than 500 ms (a process with a great "
+           "many open files or mappings, or a read the kernel held up)",
+           "a read that never returns: refused at the deadline");
+    ok(took < 0.5 + 2.0 * slowdown(), "within the deadline and a margin (%.2f s)",
+       took);
+    /* Let the thread left behind finish. */
+    fd = open(fifo, O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) {
+        close(fd);
+    }
+    sh(apr_psprintf(p, "rm -rf '%s/proc/909'", root));
+}
+
+/* GET /usage opens no disk: an exclusive open is a claim while it lasts
+ * (a concurrent mount or mkfs would fail).  A bind under the lock does. */
+static void survey_opens_nothing(void)
+{
+    apr_array_header_t *devs = apr_array_make(p, 1, sizeof(vv_devinfo_t *));
+    char ev[4096];
+    int in = inotify_init1(IN_NONBLOCK), opened;
+
+    disk("nvme0n1", NULL, "259:0\n");
+    inotify_add_watch(in, apr_pstrcat(p, root, "/dev/nvme0n1", NULL),
+                      IN_OPEN);
+    APR_ARRAY_PUSH(devs, vv_devinfo_t *) = &dev;
+    dev.driver = "nvme";
+    dev.group = 40;
+    vv_inuse_survey(p, host, devs, "vfio-pci", NULL);
+    opened = read(in, ev, sizeof(ev)) > 0;
+    ok(!opened, "the survey did not open the disk's node");
+    is_str(why(), NULL, "the bind's check of the same disk: free");
+    ok(read(in, ev, sizeof(ev)) > 0, "and it did open it (the claim probe)");
+    close(in);
+    sh(apr_psprintf(p, "rm -rf '%s/sys/class/block' '%s/sys/" DEVDIR "/nvme' "
+                    "'%s/dev/nvme0n1'", root, root, root));
 }
 
 int main(void)
@@ -407,6 +541,9 @@ int main(void)
     nodes();
     by_number();
     survey();
+    hidden_interface();
+    deadline();
+    survey_opens_nothing();
     sh(apr_psprintf(p, "rm -rf '%s'", root));
     return done_testing();
 }
