@@ -165,7 +165,9 @@ sub descendants {
             push @todo, $k;
         }
     }
-    return reverse @out;
+    # In scalar context (!descendants(...)) how many: reverse would join
+    # them into one string.
+    return wantarray ? reverse @out : scalar @out;
 }
 
 sub httpd_pid {
