@@ -26,22 +26,29 @@ static vv_err_t *no_group(vv_call_t *c, const vv_devinfo_t *d)
 
 /* --- replies ------------------------------------------------------------- */
 
-static void add_hex(cJSON *o, const char *name, unsigned v)
+/* The objects below are built by the thousand (GET /devices lists every
+ * function): their keys are literals and their values are literals or live
+ * in the request's pool, which outlives every reply tree (vv_json_own
+ * deletes it in a cleanup of that pool), so cJSON is asked to copy neither.
+ * Three allocations a field become one. */
+static void put(cJSON *o, const char *key, cJSON *v)
 {
-    char buf[8];
+    cJSON_AddItemToObjectCS(o, key, v);
+}
 
-    apr_snprintf(buf, sizeof(buf), "%04x", v);
-    cJSON_AddStringToObject(o, name, buf);
+static cJSON *text_ref(const char *pooled)
+{
+    return cJSON_CreateStringReference(pooled);
+}
+
+static void add_hex(apr_pool_t *p, cJSON *o, const char *name, unsigned v)
+{
+    put(o, name, text_ref(apr_psprintf(p, "%04x", v)));
 }
 
 static void add_name(cJSON *o, const char *name, const char *value)
 {
-    if (value) {
-        cJSON_AddStringToObject(o, name, value);
-    }
-    else {
-        cJSON_AddNullToObject(o, name);
-    }
+    put(o, name, value ? text_ref(value) : cJSON_CreateNull());
 }
 
 static const char *group_text(apr_pool_t *p, int group)
@@ -54,36 +61,32 @@ static cJSON *info_json(apr_pool_t *p, const vv_devinfo_t *d)
 {
     cJSON *o = cJSON_CreateObject();
 
-    cJSON_AddStringToObject(o, "address", d->address);
-    add_hex(o, "vendor", d->vendor);
-    add_hex(o, "device", d->device);
-    cJSON_AddStringToObject(o, "driver", d->driver);
-    cJSON_AddStringToObject(o, "iommu_group", group_text(p, d->group));
-    cJSON_AddStringToObject(o, "numa_node", d->numa_node);
+    put(o, "address", text_ref(d->address));
+    add_hex(p, o, "vendor", d->vendor);
+    add_hex(p, o, "device", d->device);
+    put(o, "driver", text_ref(d->driver));
+    put(o, "iommu_group", text_ref(group_text(p, d->group)));
+    put(o, "numa_node", text_ref(d->numa_node));
     add_name(o, "vendor_name", vv_pci_vendor_name(p, d->vendor));
     add_name(o, "device_name", vv_pci_device_name(p, d->vendor, d->device));
-    add_hex(o, "class", d->class24 >> 8);
+    add_hex(p, o, "class", d->class24 >> 8);
     add_name(o, "class_name", vv_pci_class_name(p, d->class24 >> 8));
     if (d->has_subsys) {
-        add_hex(o, "subsystem_vendor", d->subsys_vendor);
-        add_hex(o, "subsystem_device", d->subsys_device);
+        add_hex(p, o, "subsystem_vendor", d->subsys_vendor);
+        add_hex(p, o, "subsystem_device", d->subsys_device);
     }
     else {
-        cJSON_AddNullToObject(o, "subsystem_vendor");
-        cJSON_AddNullToObject(o, "subsystem_device");
+        put(o, "subsystem_vendor", cJSON_CreateNull());
+        put(o, "subsystem_device", cJSON_CreateNull());
     }
-    cJSON_AddBoolToObject(o, "is_bridge", d->is_bridge);
+    put(o, "is_bridge", cJSON_CreateBool(d->is_bridge));
     return o;
 }
 
 static void add_tri(cJSON *o, const char *name, vv_tri_t v)
 {
-    if (v == VV_UNKNOWN) {
-        cJSON_AddNullToObject(o, name);
-    }
-    else {
-        cJSON_AddBoolToObject(o, name, v == VV_YES);
-    }
+    put(o, name, v == VV_UNKNOWN ? cJSON_CreateNull()
+                 : cJSON_CreateBool(v == VV_YES));
 }
 
 static cJSON *strings_json(const apr_array_header_t *list)
@@ -91,28 +94,31 @@ static cJSON *strings_json(const apr_array_header_t *list)
     cJSON *a = cJSON_CreateArray();
 
     for (int i = 0; i < list->nelts; i++) {
-        cJSON_AddItemToArray(a, cJSON_CreateString(APR_ARRAY_IDX(list, i,
-                                                                 const char *)));
+        cJSON_AddItemToArray(a, text_ref(APR_ARRAY_IDX(list, i,
+                                                       const char *)));
     }
     return a;
 }
 
 /* Whether a group can go to a VM as it is now: every endpoint on VFIO,
- * pci-stub or no driver. */
-static vv_tri_t group_viable(vv_call_t *c, int group)
+ * pci-stub or no driver.  self is one of them, read already. */
+static vv_tri_t group_viable(vv_call_t *c, const vv_devinfo_t *self)
 {
     const char *driver = vv_conf_driver(c->r->server);
     apr_array_header_t *list = NULL;
 
-    if (group < 0 || vv_host_group_members(c->p, c->host, group, &list)) {
+    if (self->group < 0
+        || vv_host_group_members(c->p, c->host, self->group, &list)) {
         return VV_UNKNOWN;
     }
     for (int i = 0; i < list->nelts; i++) {
-        vv_devinfo_t *d;
+        const char *m = APR_ARRAY_IDX(list, i, const char *);
+        vv_devinfo_t *other;
         vv_addr_t a;
-        if (vv_addr_parse(APR_ARRAY_IDX(list, i, const char *), &a)
-            && !vv_device_read(c->p, c->host, &a, &d)
-            && !vv_device_viable(d, driver)) {
+        if (strcmp(m, self->address) == 0 ? !vv_device_viable(self, driver)
+            : vv_addr_parse(m, &a)
+              && !vv_device_read(c->p, c->host, &a, &other)
+              && !vv_device_viable(other, driver)) {
             return VV_NO;
         }
     }
@@ -125,25 +131,27 @@ static void add_readiness(apr_pool_t *p, cJSON *o, const vv_devinfo_t *d,
 {
     vv_devready_t *x = vv_ready_device(p, d);
 
-    cJSON_AddItemToObject(o, "reset_method", strings_json(x->reset));
+    put(o, "reset_method", strings_json(x->reset));
     if (x->has_link) {
-        cJSON *l = cJSON_AddObjectToObject(o, "link");
-        cJSON_AddStringToObject(l, "speed", x->speed);
-        cJSON_AddNumberToObject(l, "width", x->width);
-        cJSON_AddStringToObject(l, "max_speed", x->max_speed);
-        cJSON_AddNumberToObject(l, "max_width", x->max_width);
+        cJSON *l = cJSON_CreateObject();
+        put(o, "link", l);
+        put(l, "speed", text_ref(x->speed));
+        put(l, "width", cJSON_CreateNumber(x->width));
+        put(l, "max_speed", text_ref(x->max_speed));
+        put(l, "max_width", cJSON_CreateNumber(x->max_width));
     }
     else {
-        cJSON_AddNullToObject(o, "link");
+        put(o, "link", cJSON_CreateNull());
     }
-    cJSON_AddBoolToObject(o, "has_rom", x->has_rom);
+    put(o, "has_rom", cJSON_CreateBool(x->has_rom));
     if (x->is_pf) {
-        cJSON *v = cJSON_AddObjectToObject(o, "sriov");
-        cJSON_AddNumberToObject(v, "total_vfs", x->total_vfs);
-        cJSON_AddNumberToObject(v, "num_vfs", x->num_vfs);
+        cJSON *v = cJSON_CreateObject();
+        put(o, "sriov", v);
+        put(v, "total_vfs", cJSON_CreateNumber(x->total_vfs));
+        put(v, "num_vfs", cJSON_CreateNumber(x->num_vfs));
     }
     else {
-        cJSON_AddNullToObject(o, "sriov");
+        put(o, "sriov", cJSON_CreateNull());
     }
     add_tri(o, "group_viable", viable);
 }
@@ -166,7 +174,7 @@ vv_err_t *vv_api_info(vv_call_t *c)
         return e;
     }
     add_readiness(c->p, reply(c, info_json(c->p, d)), d,
-                  group_viable(c, d->group));
+                  group_viable(c, d));
     return NULL;
 }
 
@@ -500,7 +508,7 @@ vv_err_t *vv_api_unbind(vv_call_t *c)
 vv_err_t *vv_api_devices(vv_call_t *c)
 {
     const char *driver = vv_conf_driver(c->r->server);
-    apr_hash_t *blocked = apr_hash_make(c->p);
+    apr_hash_t *blocked = apr_hash_make(c->p), *seen = apr_hash_make(c->p);
     apr_array_header_t *all = NULL;
     vv_filter_t f;
     cJSON *out;
@@ -514,7 +522,7 @@ vv_err_t *vv_api_devices(vv_call_t *c)
     for (int i = 0; i < all->nelts; i++) {
         const vv_devinfo_t *d = APR_ARRAY_IDX(all, i, vv_devinfo_t *);
         const char *key = apr_itoa(c->p, d->group);
-        if (d->group >= 0 && !vv_device_viable(d, driver)) {
+        if (d->group >= 0 && !vv_device_viable_seen(d, driver, seen)) {
             apr_hash_set(blocked, key, APR_HASH_KEY_STRING, key);
         }
     }

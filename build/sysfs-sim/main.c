@@ -61,6 +61,7 @@ static void fill_stat(const struct node *n, struct stat *st)
 	st->st_gid = 0;
 	st->st_blksize = 4096;
 	st->st_atime = st->st_mtime = st->st_ctime = mount_time;
+	st->st_ino = n->ino ? n->ino : 1;
 	if (n->type == N_DIR) {
 		st->st_mode = S_IFDIR | n->mode;
 		st->st_nlink = 2;
@@ -331,6 +332,7 @@ static int op_statfs(const char *path, struct statvfs *st)
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	(void)conn;
+	cfg->use_ino = 1;	/* the inode numbers fill_stat gives */
 	cfg->entry_timeout = 0;
 	cfg->negative_timeout = 0;
 	cfg->attr_timeout = 0;

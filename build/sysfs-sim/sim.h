@@ -242,6 +242,9 @@ struct node {
 	int arg;
 	long long visible_at;	/* hidden before this CLOCK_MONOTONIC ms */
 	struct node *hnext;	/* hash chain keyed by (parent, name) */
+	unsigned long long ino;	/* never reused: a directory made again (a device
+				 * added back, another host loaded) is another
+				 * inode, as kernfs gives it */
 };
 struct node *node_root(void);
 struct node *node_lookup(const char *path);

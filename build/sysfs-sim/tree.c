@@ -166,7 +166,9 @@ struct node *node_root(void)
 
 static struct node *node_new(struct node *parent, const char *name, enum ntype type)
 {
+	static unsigned long long next_ino = 2;	/* 1 is the root's */
 	struct node *n = xcalloc(1, sizeof *n);
+	n->ino = next_ino++;
 	n->name = xstrdup(name);
 	n->type = type;
 	n->parent = parent;

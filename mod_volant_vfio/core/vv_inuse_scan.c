@@ -135,6 +135,7 @@ typedef struct worker {
     apr_array_header_t *pids;
     apr_hash_t *ns_seen;
     unsigned long own_netns;
+    unsigned long nsfs_dev;  /* where namespaces' files live */
     long checks;
     /* the process being scanned */
     long pid;
@@ -270,30 +271,37 @@ static int is_node(const vv_node_t *n, const vv_fileid_t *id)
         || (n->has_id && id->dev == n->id.dev && id->ino == n->id.ino);
 }
 
-static int fd_hit(const char *t, int fddir, const char *name, void *baton)
+/* A namespace kept open by a descriptor: only its link says which kind. */
+static void fd_namespace(worker_t *w, int fddir, const char *name)
+{
+    char t[64];
+    unsigned long ns;
+
+    if (vv_link_text_at(fddir, name, t, sizeof(t)) > 0
+        && (ns = vv_ns_inode(t, "net"))) {
+        note_ns(w, w->s.netns, ns, apr_pstrcat(w->tmp, w->fdpath, "/", name,
+                                               NULL),
+                "a network namespace held open by");
+    }
+}
+
+/* One descriptor.  On a real procfs, what the file is (one statx through
+ * the descriptor's link); on a simulator's tree, what its link names. */
+static int fd_hit(int fddir, const char *name, void *baton)
 {
     worker_t *w = baton;
     apr_array_header_t *nodes = w->s.nodes;
     vv_fileid_t id;
-    unsigned long ns;
+    char t[PATH_MAX];
 
     w->fds++;
     if (should_stop(w)) {
         return 1;
     }
-    if (t[0] != '/') {
-        /* socket:[N], pipe:[N], anon_inode:..., or a namespace kept open */
-        if (w->s.want_ns && (ns = vv_ns_inode(t, "net"))) {
-            note_ns(w, w->s.netns, ns, apr_pstrcat(w->tmp, w->fdpath, "/",
-                                                   name, NULL),
-                    "a network namespace held open by");
-        }
-        return 0;
-    }
-    if (!nodes->nelts) {
-        return 0; /* read for the namespaces it may hold, nothing else */
-    }
     if (!w->s.real_proc) {
+        if (vv_link_text_at(fddir, name, t, sizeof(t)) <= 0 || t[0] != '/') {
+            return 0; /* closed since the listing; socket:[N], pipe:[N] */
+        }
         for (int i = 0; i < nodes->nelts; i++) {
             vv_node_t *n = &APR_ARRAY_IDX(nodes, i, vv_node_t);
             if (names_node(n, t)) {
@@ -304,6 +312,10 @@ static int fd_hit(const char *t, int fddir, const char *name, void *baton)
     }
     if (vv_file_id_at(fddir, name, &id) != 0) {
         return 0; /* closed since the listing */
+    }
+    if (w->s.want_ns && id.dev == w->nsfs_dev) {
+        fd_namespace(w, fddir, name);
+        return 0;
     }
     for (int i = 0; i < nodes->nelts; i++) {
         vv_node_t *n = &APR_ARRAY_IDX(nodes, i, vv_node_t);
@@ -410,7 +422,7 @@ static int map_hit(const vv_map_t *m, void *baton)
             /* Another mount namespace's node (a container's /dev): the
              * mapping's own file says which device it is. */
             if (!known && (strncmp(m->path, "/dev/", 5) == 0
-                           || names_node(n, m->path))) {
+                           || m->path_cut || names_node(n, m->path))) {
                 unsigned long dev;
                 char range[40];
                 known = vv_map_where(m, &dev, range, sizeof(range)) == 0
@@ -524,7 +536,7 @@ static int scan_maps(worker_t *w, const apr_array_header_t *tids,
 
     *what = "/maps";
     w->mapsrc = w->pidtxt;
-    n = vv_proc_each_map(w->piddir, "maps", map_hit, w);
+    n = vv_proc_each_map(w->piddir, "maps", w->s.real_proc, map_hit, w);
     for (int i = 0; w->s.real_proc && n == 0 && tids && i < tids->nelts; i++) {
         const char *tid = APR_ARRAY_IDX(tids, i, const char *);
         if (strcmp(tid, w->pidtxt) != 0) {
@@ -535,7 +547,7 @@ static int scan_maps(worker_t *w, const apr_array_header_t *tids,
             w->mapsrc = tid;
             n = vv_proc_each_map(w->procdir, apr_pstrcat(w->tmp, tid,
                                                          "/maps", NULL),
-                                 map_hit, w);
+                                 w->s.real_proc, map_hit, w);
         }
     }
     return n < 0 && n != -ENOENT && n != -ESRCH ? (int)n : 0;
@@ -685,7 +697,8 @@ static apr_array_header_t *bars_copy(apr_pool_t *p,
 
 static worker_t *worker_new(const vv_scan_t *s, sync_t *sync, int procdir,
                             const apr_array_header_t *pids, int from, int to,
-                            long deadline, unsigned long own_netns)
+                            long deadline, unsigned long own_netns,
+                            unsigned long nsfs_dev)
 {
     worker_t *w = calloc(1, sizeof(*w));
     vv_host_t *h;
@@ -700,6 +713,7 @@ static worker_t *worker_new(const vv_scan_t *s, sync_t *sync, int procdir,
     w->sync = sync;
     w->deadline = deadline;
     w->own_netns = own_netns;
+    w->nsfs_dev = nsfs_dev;
     w->s = *s;
     h = apr_pmemdup(w->pool, s->h, sizeof(*h));
     h->proc = apr_pstrdup(w->pool, s->h->proc);
@@ -822,17 +836,18 @@ static sync_t *sync_new(void)
     return s;
 }
 
-static unsigned long own_netns(void)
+/* The helper's own network namespace, and the file system namespaces'
+ * files are on (a descriptor there is a namespace kept open). */
+static unsigned long own_netns(unsigned long *nsfs_dev)
 {
-    char target[64];
-    ssize_t n = readlink("/proc/thread-self/ns/net", target,
-                         sizeof(target) - 1);
+    vv_fileid_t id;
 
-    if (n <= 0) {
+    if (vv_file_id_at(AT_FDCWD, "/proc/thread-self/ns/net", &id) != 0) {
+        *nsfs_dev = 0;
         return 0;
     }
-    target[n] = '\0';
-    return vv_ns_inode(target, "net");
+    *nsfs_dev = id.dev;
+    return id.ino;
 }
 
 /* The workers that finished are merged; one still in the kernel is left
@@ -887,7 +902,7 @@ void vv_scan_run(apr_pool_t *p, vv_scan_t *s)
     long deadline;
     int n = procdir < 0 ? 0 : scan_threads(pids->nelts);
     worker_t **w = apr_pcalloc(p, sizeof(*w) * (size_t)(n ? n : 1));
-    unsigned long own = own_netns();
+    unsigned long nsfs_dev, own = own_netns(&nsfs_dev);
     sync_t *sync = procdir < 0 ? NULL : sync_new();
 
     s->netns = apr_array_make(p, 2, sizeof(vv_ns_t));
@@ -909,7 +924,7 @@ void vv_scan_run(apr_pool_t *p, vv_scan_t *s)
         w[t] = worker_new(s, sync, procdir, pids,
                           (int)((long)pids->nelts * t / n),
                           (int)((long)pids->nelts * (t + 1) / n), deadline,
-                          own);
+                          own, nsfs_dev);
         if (!w[t]) {
             s->cannot = apr_pstrdup(p, "cannot start the process scan: out "
                                     "of memory or descriptors");

@@ -35,23 +35,30 @@ int vv_proc_threads(int piddir);
  * not, -errno when the kernel cannot say. */
 int vv_proc_same_files(long a, long b);
 
-/* Calls fn for each open file of the fd directory path (below dirfd):
- * the target of its link ("/dev/nvme0n1", "socket:[123]") and, for fn to
- * stat when it must, the directory and entry.  fn returns nonzero to
- * stop.  Returns 0 or -errno when the directory cannot be listed. */
+/* Calls fn for each open file of the fd directory path (below dirfd),
+ * with the directory and the entry: fn reads the link (vv_link_text_at)
+ * or stats what it leads to (vv_file_id_at) as it needs.  fn returns
+ * nonzero to stop.  Returns 0 or -errno when the directory cannot be
+ * listed. */
 int vv_proc_each_fd(int dirfd, const char *path,
-                    int (*fn)(const char *target, int fddir,
-                              const char *name, void *baton),
+                    int (*fn)(int fddir, const char *name, void *baton),
                     void *baton);
 
-/* One file-backed mapping, as a line of a maps file shows it: its inode
- * and path read; the rest (vv_map_where) only when asked, which most
- * lines never are. */
+/* The text of a link (a descriptor's "/dev/nvme0n1", "net:[4026531992]"),
+ * NUL-terminated.  Returns its length or -errno (a descriptor closed
+ * since the listing: -ENOENT). */
+int vv_link_text_at(int dirfd, const char *name, char *buf, size_t size);
+
+/* One file-backed mapping: its inode and path; the rest (vv_map_where)
+ * only when asked, which most mappings never are. */
 typedef struct vv_map {
     unsigned long ino;
-    const char *path;   /* as the kernel printed it; cut short when longer
-                         * than the reader's buffer */
-    const char *line;
+    const char *path;   /* as the kernel names the file; from the text, cut
+                         * short when longer than the reader's buffer */
+    int path_cut;       /* the kernel could not name it (longer than
+                         * PATH_MAX): path is "" */
+    const char *line;   /* the maps line; NULL when the kernel was asked */
+    unsigned long dev, start, end; /* when line is NULL */
 } vv_map_t;
 
 /* The mapped file's filesystem (makedev) and the mapping's name under
@@ -59,17 +66,21 @@ typedef struct vv_map {
 int vv_map_where(const vv_map_t *m, unsigned long *dev, char *range,
                  size_t size);
 
-/* Streams the maps file path (below dirfd) through a fixed buffer and
- * calls fn for each file-backed mapping (fn returns nonzero to stop).
- * Memory does not grow with the number of mappings or the length of their
- * paths.  Returns how many lines were read, or -errno. */
-long vv_proc_each_map(int dirfd, const char *path,
+/* Calls fn for each file-backed mapping of the maps file path (below
+ * dirfd); fn returns nonzero to stop.  procfs: path is a real procfs's,
+ * and a kernel that has PROCMAP_QUERY (6.11) is asked mapping by mapping;
+ * otherwise, or on an older kernel, the text is streamed through a fixed
+ * buffer.  Memory does not grow with the number of mappings or the length
+ * of their paths.  Returns how many mappings (asked) or lines (read)
+ * there were, 0 for a process without memory, or -errno. */
+long vv_proc_each_map(int dirfd, const char *path, int procfs,
                       int (*fn)(const vv_map_t *m, void *baton), void *baton);
 
 /* What a file is, by the kernel's identity: its filesystem and inode, and
  * for a device node its type and number. */
 typedef struct vv_fileid {
     unsigned long dev, ino;
+    long long ctime;    /* ns: the last change of the inode itself */
     unsigned long rdev; /* 0 unless a device node */
     int block;          /* 1 block node, 0 character node or other */
     int node;           /* a character or block device node */

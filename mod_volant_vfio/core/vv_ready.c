@@ -261,37 +261,48 @@ static int read_int(apr_pool_t *p, const char *dir, const char *attr)
     return v ? atoi(v) : 0;
 }
 
+/* What cannot change, from the facts kept since the device was read. */
+static void fixed_facts(const vv_devfixed_t *f, vv_devready_t *x)
+{
+    x->max_speed = f->max_speed;
+    x->max_width = f->max_width;
+    x->has_rom = f->has_rom;
+    x->is_pf = f->is_pf;
+    x->total_vfs = f->total_vfs;
+}
+
 vv_devready_t *vv_ready_device(apr_pool_t *p, const vv_devinfo_t *d)
 {
     vv_devready_t *x = apr_pcalloc(p, sizeof(*x));
-    const char *reset = d->path ? vv_host_read(p, d->path, "reset_method")
-                                : NULL;
-    char *copy, *last, *tok;
 
     x->reset = apr_array_make(p, 4, sizeof(const char *));
-    if (!d->path) {
+    if (!d->path || !d->fixed) {
         return x;
     }
-    copy = reset ? apr_pstrdup(p, reset) : NULL;
-    for (tok = copy ? apr_strtok(copy, " ", &last) : NULL; tok;
-         tok = apr_strtok(NULL, " ", &last)) {
-        APR_ARRAY_PUSH(x->reset, const char *) = tok;
+    fixed_facts(d->fixed, x);
+    /* What root may change: the reset methods the kernel tries. */
+    if (d->fixed->reset_file) {
+        const char *text = vv_host_read(p, d->path, "reset_method");
+        char *copy = text ? apr_pstrdup(p, text) : NULL, *last, *tok;
+        for (tok = copy ? apr_strtok(copy, " ", &last) : NULL; tok;
+             tok = apr_strtok(NULL, " ", &last)) {
+            APR_ARRAY_PUSH(x->reset, const char *) = tok;
+        }
     }
-    x->speed = vv_host_read(p, d->path, "current_link_speed");
-    x->max_speed = vv_host_read(p, d->path, "max_link_speed");
-    x->width = read_int(p, d->path, "current_link_width");
-    x->max_width = read_int(p, d->path, "max_link_width");
+    /* What can change: the link's state (a GPU slows it when idle), the
+     * VFs enabled. */
+    if (d->fixed->link_files) {
+        x->speed = vv_host_read(p, d->path, "current_link_speed");
+        x->width = read_int(p, d->path, "current_link_width");
+    }
+    if (x->is_pf) {
+        x->num_vfs = read_int(p, d->path, "sriov_numvfs");
+    }
     /* Devices on a root bus without a link (QEMU's, integrated ones) show
      * "Unknown" and widths of 0 or 255: no link to judge. */
     x->has_link = gts(x->speed) > 0 && gts(x->max_speed) > 0
         && x->width >= 1 && x->width <= 32
         && x->max_width >= 1 && x->max_width <= 32;
-    x->has_rom = vv_host_has(d->path, "rom");
-    x->is_pf = vv_host_has(d->path, "sriov_totalvfs");
-    if (x->is_pf) {
-        x->total_vfs = read_int(p, d->path, "sriov_totalvfs");
-        x->num_vfs = read_int(p, d->path, "sriov_numvfs");
-    }
     return x;
 }
 

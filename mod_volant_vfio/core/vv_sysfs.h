@@ -62,6 +62,9 @@ int vv_sysdev_link_name(const vv_sysdev_t *d, const char *attr, char *buf,
 
 int vv_sysdev_has(const vv_sysdev_t *d, const char *attr);
 
+/* The same for a link dir/name by path ("" when it does not exist). */
+int vv_link_name(const char *dir, const char *name, char *buf, size_t size);
+
 /* Number of IOMMU groups the kernel exposes (0 when the IOMMU is off). */
 int vv_host_group_count(const vv_host_t *h);
 

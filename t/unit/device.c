@@ -1,14 +1,17 @@
 /* A device read from a sysfs tree: identity from uevent, the attribute files
  * when uevent is missing or malformed, the bridge check, the driver, the
- * group and numa_node. */
+ * group and numa_node; what a process keeps of it and what it reads each
+ * time. */
 #include "tap.h"
 #include "core/vv_device.h"
+#include "core/vv_ready.h"
 
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static apr_pool_t *p;
@@ -89,6 +92,8 @@ static void no_descriptors(void)
     while ((fd = dup(0)) >= 0) {
         taken[fd] = 1;
     }
+    /* What the process kept would answer without a descriptor. */
+    vv_device_forget();
     e = vv_device_read(p, host, &a, &d);
     for (fd = 0; fd < 64; fd++) {
         if (taken[fd]) {
@@ -99,6 +104,76 @@ static void no_descriptors(void)
     ok(e && e->kind == VV_E_INTERNAL, "no descriptor left: an internal error");
     ok(e && strstr(e->msg, "Too many open files") != NULL,
        "naming the reason (%s)", e ? e->msg : "no error");
+}
+
+/* What a process keeps of a device and what it reads every time: the
+ * driver and the link's state are read each time; the IDs, the reset
+ * methods and the maximum link are read once, until the kernel shows
+ * another device there (its directory made again: another inode). */
+static void kept_and_read(void)
+{
+    const char *dir = "devices/pci0000:00/0000:00:1a.0";
+    struct stat was, now;
+    vv_devready_t *x;
+    vv_devinfo_t *d;
+
+    device("0000:00:1a.0");
+    uevent("0000:00:1a.0", "PCI_CLASS=30000\nPCI_ID=10DE:2204\n");
+    put(apr_pstrcat(p, dir, "/reset_method", NULL), "flr bus\n");
+    put(apr_pstrcat(p, dir, "/numa_node", NULL), "0\n");
+    put(apr_pstrcat(p, dir, "/max_link_speed", NULL), "16.0 GT/s PCIe\n");
+    put(apr_pstrcat(p, dir, "/max_link_width", NULL), "16\n");
+    put(apr_pstrcat(p, dir, "/current_link_speed", NULL), "2.5 GT/s PCIe\n");
+    put(apr_pstrcat(p, dir, "/current_link_width", NULL), "16\n");
+    d = read_dev("0000:00:1a.0");
+    x = d ? vv_ready_device(p, d) : NULL;
+    ok(x && x->reset->nelts == 2 && x->has_link && !strcmp(x->speed,
+       "2.5 GT/s PCIe"), "first read: flr bus, a link idling at 2.5 GT/s");
+
+    put(apr_pstrcat(p, dir, "/current_link_speed", NULL), "16.0 GT/s PCIe\n");
+    ok(symlink("../../../bus/pci/drivers/nvidia",
+               apr_pstrcat(p, sys, "/", dir, "/driver", NULL)) == 0, "bound");
+    d = read_dev("0000:00:1a.0");
+    x = d ? vv_ready_device(p, d) : NULL;
+    ok(d && !strcmp(d->driver, "nvidia"), "the driver is read each time");
+    ok(x && !strcmp(x->speed, "16.0 GT/s PCIe"),
+       "so is the link's state (16.0 GT/s under load)");
+    /* root may choose the reset methods (reset_method is writable since
+     * Linux 5.15) and correct a firmware's NUMA node: a write to a file
+     * leaves the directory as it was, so neither is kept. */
+    put(apr_pstrcat(p, dir, "/reset_method", NULL), "bus\n");
+    put(apr_pstrcat(p, dir, "/numa_node", NULL), "1\n");
+    uevent("0000:00:1a.0", "PCI_CLASS=20000\nPCI_ID=8086:1533\n");
+    d = read_dev("0000:00:1a.0");
+    x = d ? vv_ready_device(p, d) : NULL;
+    ok(d && d->vendor == 0x10de && d->class24 == 0x030000,
+       "IDs and class are kept: the same directory is the same device");
+    ok(x && x->reset->nelts == 1
+       && !strcmp(APR_ARRAY_IDX(x->reset, 0, const char *), "bus"),
+       "reset methods chosen by root are read each time (bus)");
+    ok(d && !strcmp(d->numa_node, "1"), "so is a NUMA node root corrected");
+
+    /* Another card in the slot: the kernel removes the directory and
+     * makes a new one, another inode (kernfs never gives a number twice;
+     * this file system may, so the new one is changed until it differs). */
+    stat(apr_pstrcat(p, sys, "/", dir, NULL), &was);
+    ok(system(apr_psprintf(p, "rm -rf '%s/%s' '%s/bus/pci/devices/"
+                           "0000:00:1a.0'", sys, dir, sys)) == 0, "removed");
+    device("0000:00:1a.0");
+    while (stat(apr_pstrcat(p, sys, "/", dir, NULL), &now) == 0
+           && now.st_ino == was.st_ino
+           && now.st_ctim.tv_sec == was.st_ctim.tv_sec
+           && now.st_ctim.tv_nsec == was.st_ctim.tv_nsec) {
+        usleep(1000);
+        chmod(apr_pstrcat(p, sys, "/", dir, NULL), 0755);
+    }
+    uevent("0000:00:1a.0", "PCI_CLASS=20000\nPCI_ID=8086:1533\n");
+    d = read_dev("0000:00:1a.0");
+    x = d ? vv_ready_device(p, d) : NULL;
+    ok(d && d->vendor == 0x8086 && d->class24 == 0x020000 && x
+       && x->reset->nelts == 0 && !x->has_link && !d->driver[0],
+       "a new directory at the address is read afresh: 8086:1533, no reset "
+       "method, no link, no driver");
 }
 
 /* uevent's IDs are taken, not the attribute files'. */
@@ -188,6 +263,9 @@ int main(void)
     ok((d = read_dev("0000:00:1d.0")) && !d->is_bridge,
        "class ff without bus numbers is an endpoint");
     put("devices/pci0000:00/0000:00:1d.0/secondary_bus_number", "2\n");
+    /* A device does not become a bridge while it exists: this tree fakes
+     * one that does, so the process must forget what it read. */
+    vv_device_forget();
     ok((d = read_dev("0000:00:1d.0")) && d->is_bridge,
        "secondary_bus_number makes it a bridge");
 
@@ -204,6 +282,7 @@ int main(void)
                   apr_pstrcat(p, sys, "/devices/pci0000:00/0000:00:1e.0/"
                               "iommu_group", NULL)) == 0, "links made");
     put("devices/pci0000:00/0000:00:1e.0/numa_node", "1\n");
+    vv_device_forget(); /* a group and NUMA node given to a live device */
     d = read_dev("0000:00:1e.0");
     ok(d && strcmp(d->driver, "igb") == 0, "driver igb");
     ok(d && d->group == 7, "group 7");
@@ -216,6 +295,7 @@ int main(void)
        "a driver showing vfio-dev/ (a variant driver) counts as VFIO");
 
     ok(read_dev("0000:00:1f.0") == NULL, "a missing device is not read");
+    kept_and_read();
     no_descriptors();
 
     cmd = apr_psprintf(p, "rm -rf '%s'", root);

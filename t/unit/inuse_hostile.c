@@ -13,6 +13,7 @@
  * speed targets; make bench measures speed. */
 #include "tree.h"
 #include "core/vv_inuse.h"
+#include "core/vv_procfs.h"
 
 #include <apr_general.h>
 #include <apr_strings.h>
@@ -38,6 +39,7 @@
 #define DEVDIR "devices/pci0000:00/" ADDR
 #define NOBODY 65534
 #define REFUSED(reason) "device " ADDR " is in use by host: " reason
+#define DEEPER 17 /* directories of 250 characters: a path past PATH_MAX */
 
 static vv_host_t *host;
 static vv_devinfo_t dev = { .address = ADDR };
@@ -180,6 +182,21 @@ static void bar_mapped(void)
 static void long_maps(void)
 {
     map_file(apr_pstrcat(p, root, "/deep/file", NULL), 60000);
+}
+
+/* The node, mapped through a hard link whose path is longer than PATH_MAX:
+ * the kernel cannot name that mapping in a buffer of PATH_MAX. */
+static void long_name_mapped(void)
+{
+    if (chdir(apr_pstrcat(p, root, "/deeper", NULL)) != 0) {
+        _exit(17);
+    }
+    for (int i = 0; i < DEEPER; i++) {
+        if (chdir(apr_psprintf(p, "%0250d", i)) != 0) {
+            _exit(17);
+        }
+    }
+    map_file("card1", 1);
 }
 
 /* In a user and mount namespace of its own, a regular file where the
@@ -337,10 +354,56 @@ static void threads(void)
            "a thread with a descriptor table of its own holds it open");
 }
 
+static int seen_map(const vv_map_t *m, void *baton)
+{
+    apr_array_header_t *list = baton;
+    unsigned long dev;
+    char range[40];
+
+    if (vv_map_where(m, &dev, range, sizeof(range)) != 0) {
+        return 1;
+    }
+    APR_ARRAY_PUSH(list, const char *) = apr_psprintf(p, "%s %lu %lu %s%s",
+        range, dev, m->ino, m->path, m->path_cut ? "(not named)" : "");
+    return 0;
+}
+
+/* A process's file mappings as vv_proc_each_map reports them: asked of the
+ * kernel (procfs 1; the text on a kernel before 6.11) or read as text. */
+static const char *maps_seen(pid_t pid, int procfs)
+{
+    apr_array_header_t *list = apr_array_make(p, 64, sizeof(const char *));
+    long n = vv_proc_each_map(AT_FDCWD, apr_psprintf(p, "%s/proc-root/%d/maps",
+                                                     root, (int)pid),
+                              procfs, seen_map, list);
+
+    return n < 0 ? apr_psprintf(p, "error %ld", n)
+                 : apr_array_pstrcat(p, list, '\n');
+}
+
 static void mappings(void)
 {
     pid_t h;
     check_t c;
+    const char *text, *asked;
+
+    h = start(mapped_only, 0);
+    text = maps_seen(h, 0);
+    asked = maps_seen(h, 1);
+    is_str(asked, text, "each mapping asked of the kernel (PROCMAP_QUERY) is "
+           "the maps text's: range, filesystem, inode and path");
+    ok(strstr(text, "/dev/dri/card1") != NULL, "and the node's mapping is "
+       "among them");
+    stop(h);
+    h = start(long_name_mapped, 0);
+    asked = maps_seen(h, 1);
+    ok(strstr(asked, "(not named)") || strstr(asked, "/card1"),
+       "a path past PATH_MAX: the mapping is reported, named or not");
+    stop(h);
+    expect(start(long_name_mapped, 0),
+           REFUSED("/dev/dri/card1 is mapped by pid %d (inuse_hostile)"),
+           "the node mapped through a path longer than PATH_MAX: found by "
+           "its inode all the same");
 
     expect(start(mapped_only, 0),
            REFUSED("/dev/dri/card1 is mapped by pid %d (inuse_hostile)"),
@@ -426,6 +489,30 @@ static void namespaces(void)
 
 /* ---- the stage ------------------------------------------------------------ */
 
+/* deeper/<17 directories of 250 characters>/card1, a hard link of card1,
+ * made a directory at a time: no system call takes the whole path. */
+static void deeper(void)
+{
+    int dir = open(root, O_RDONLY | O_DIRECTORY), next;
+    const char *name = "deeper";
+
+    for (int i = 0; dir >= 0 && i <= DEEPER; i++) {
+        next = mkdirat(dir, name, 0755) == 0
+               ? openat(dir, name, O_RDONLY | O_DIRECTORY) : -1;
+        close(dir);
+        dir = next;
+        name = apr_psprintf(p, "%0250d", i);
+    }
+    if (dir < 0 || linkat(AT_FDCWD, apr_pstrcat(p, root, "/dev/dri/card1",
+                                                NULL), dir, "card1", 0)) {
+        printf("# cannot make the deep link: %s\n", strerror(errno));
+        tap_failed++;
+    }
+    if (dir >= 0) {
+        close(dir);
+    }
+}
+
 static void tree(void)
 {
     const char *deep = "deep";
@@ -453,6 +540,7 @@ static void tree(void)
     sh(apr_psprintf(p, "mkdir -p '%s/%s' && head -c 4096 /dev/zero > "
                     "'%s/%s/file' && ln -s '%s/%s/file' '%s/deep/file'",
                     root, deep, root, deep, root, deep, root));
+    deeper();
     put("proc-root/.keep", "");
     sh(apr_psprintf(p, "chmod -R a+rX '%s'", root));
     dev.path = apr_pstrcat(p, root, "/sys/" DEVDIR, NULL);
