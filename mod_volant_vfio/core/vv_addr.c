@@ -86,3 +86,13 @@ vv_err_t *vv_addr_list(apr_pool_t *p, const apr_array_header_t *raw,
     *out = list;
     return NULL;
 }
+
+int vv_addr_cmp(const void *x, const void *y)
+{
+    const vv_addr_t *a = x, *b = y;
+
+    if (a->domain != b->domain) return a->domain < b->domain ? -1 : 1;
+    if (a->bus != b->bus) return a->bus < b->bus ? -1 : 1;
+    if (a->slot != b->slot) return a->slot < b->slot ? -1 : 1;
+    return (int)a->func - (int)b->func;
+}

@@ -19,6 +19,9 @@ typedef struct vv_addr {
  * function 0-7, either case, nothing else.  Returns 1 when it parses. */
 int vv_addr_parse(const char *in, vv_addr_t *out);
 
+/* Orders two vv_addr_t by domain, bus, slot and function (for qsort). */
+int vv_addr_cmp(const void *x, const void *y);
+
 /* Each distinct address of raw (strings) once, in order, parsed
  * (vv_addr_t); VV_E_BAD_ADDRESS names the first that does not parse. */
 vv_err_t *vv_addr_list(apr_pool_t *p, const apr_array_header_t *raw,

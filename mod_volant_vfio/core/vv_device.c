@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,15 +77,11 @@ static int id_pair(const char *s, unsigned *a, unsigned *b)
 
 /* The identity from uevent, one read instead of five files:
  * PCI_CLASS=30000, PCI_ID=10DE:2204, PCI_SUBSYS_ID=1458:403B. */
-static int read_uevent(const vv_sysdev_t *sd, vv_devinfo_t *d)
+static int parse_uevent(char *buf, vv_devinfo_t *d)
 {
-    char buf[512];
     int have_class = 0, have_id = 0;
     const char *v;
 
-    if (vv_sysdev_read(sd, "uevent", buf, sizeof(buf)) < 0) {
-        return 0;
-    }
     for (char *line = buf, *next; line; line = next) {
         if ((next = strchr(line, '\n'))) {
             *next++ = '\0';
@@ -103,6 +100,14 @@ static int read_uevent(const vv_sysdev_t *sd, vv_devinfo_t *d)
     return have_class && have_id;
 }
 
+static int read_uevent(const vv_sysdev_t *sd, vv_devinfo_t *d)
+{
+    char buf[512];
+
+    return vv_sysdev_read(sd, "uevent", buf, sizeof(buf)) >= 0
+        && parse_uevent(buf, d);
+}
+
 /* The same from the individual attributes, where uevent lacks them. */
 static int read_ids(const vv_sysdev_t *sd, vv_devinfo_t *d)
 {
@@ -115,6 +120,30 @@ static int read_ids(const vv_sysdev_t *sd, vv_devinfo_t *d)
                                        &d->subsys_vendor) == 0
         && vv_sysdev_read_hex(sd, "subsystem_device", &d->subsys_device) == 0;
     return 1;
+}
+
+int vv_device_ids(const vv_host_t *h, const vv_addr_t *a, unsigned *vendor,
+                  unsigned *device)
+{
+    char path[PATH_MAX], buf[512];
+    vv_devinfo_t d = { 0 };
+    int n;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/uevent",
+                         h->sysfs, a->text) >= sizeof(path)) {
+        return -ENAMETOOLONG;
+    }
+    if ((n = vv_read_at(AT_FDCWD, path, buf, sizeof(buf))) < 0) {
+        return n;
+    }
+    /* What a whole read would take from uevent, or nothing: where it
+     * would fall back on the attribute files, so does the caller. */
+    if (!parse_uevent(buf, &d)) {
+        return -EINVAL;
+    }
+    *vendor = d.vendor;
+    *device = d.device;
+    return 0;
 }
 
 /* The readiness facts that cannot change while the device exists. */

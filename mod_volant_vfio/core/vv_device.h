@@ -45,6 +45,12 @@ typedef struct vv_devinfo {
 vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
                          const vv_addr_t *a, vv_devinfo_t **out);
 
+/* The vendor and device IDs of the function at a and nothing else, in one
+ * read: enough to match an allowlist before reading a device whole.
+ * Returns 0 or -errno (-ENOENT: it has gone). */
+int vv_device_ids(const vv_host_t *h, const vv_addr_t *a, unsigned *vendor,
+                  unsigned *device);
+
 /* Drops what this process keeps of every device: the next read of each
  * reads it all again (for a test that changes a tree in place). */
 void vv_device_forget(void);

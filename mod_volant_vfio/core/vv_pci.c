@@ -152,26 +152,13 @@ const char *vv_pci_class_name(apr_pool_t *p, unsigned class16)
                                           (int)class16));
 }
 
-static int cmp_addr(const void *x, const void *y)
-{
-    const vv_addr_t *a = x, *b = y;
-
-    if (a->domain != b->domain) return a->domain < b->domain ? -1 : 1;
-    if (a->bus != b->bus) return a->bus < b->bus ? -1 : 1;
-    if (a->slot != b->slot) return a->slot < b->slot ? -1 : 1;
-    return (int)a->func - (int)b->func;
-}
-
-/* libpci enumerates the bus; each device is then read the way info reads
- * one (the same fields, the same confinement), which costs a few system
- * calls where libpci's own fill resolves every link component by
- * component. */
-vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
-                      apr_array_header_t **out)
+/* libpci enumerates the bus: its sysfs method lists the directory and
+ * reads nothing of a device until asked. */
+vv_err_t *vv_pci_addresses(apr_pool_t *p, const vv_host_t *h,
+                           apr_array_header_t **out)
 {
     struct pci_access *volatile a = NULL;
     apr_array_header_t *addrs = apr_array_make(p, 64, sizeof(vv_addr_t));
-    apr_array_header_t *list;
     jmp_buf env;
 
     if (setjmp(env)) {
@@ -200,12 +187,27 @@ vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
     }
     error_trap = NULL;
     pci_cleanup(a);
-    qsort(addrs->elts, (size_t)addrs->nelts, sizeof(vv_addr_t), cmp_addr);
+    qsort(addrs->elts, (size_t)addrs->nelts, sizeof(vv_addr_t), vv_addr_cmp);
+    *out = addrs;
+    return NULL;
+}
+
+/* Each device read the way info reads one (the same fields, the same
+ * confinement), which costs a few system calls where libpci's own fill
+ * resolves every link component by component. */
+vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,
+                      apr_array_header_t **out)
+{
+    apr_array_header_t *addrs, *list;
+    vv_err_t *e;
+
+    if ((e = vv_pci_addresses(p, h, &addrs))) {
+        return e;
+    }
     list = apr_array_make(p, addrs->nelts, sizeof(vv_devinfo_t *));
     for (int i = 0; i < addrs->nelts; i++) {
         vv_devinfo_t *d;
-        vv_err_t *e = vv_device_read(p, h, &APR_ARRAY_IDX(addrs, i, vv_addr_t),
-                                     &d);
+        e = vv_device_read(p, h, &APR_ARRAY_IDX(addrs, i, vv_addr_t), &d);
         /* One that vanished since the scan is simply not listed; any other
          * failure fails the listing: complete or an error, never short. */
         if (!e) {

@@ -22,6 +22,11 @@ const char *vv_pci_device_name(apr_pool_t *p, unsigned vendor,
                                unsigned device);
 const char *vv_pci_class_name(apr_pool_t *p, unsigned class16);
 
+/* The address of every PCI function of the host under the sysfs root,
+ * sorted (vv_addr_t): a directory listing, no device read. */
+vv_err_t *vv_pci_addresses(apr_pool_t *p, const vv_host_t *h,
+                           apr_array_header_t **out);
+
 /* Every PCI function of the host under the sysfs root, sorted by address
  * (vv_devinfo_t *). */
 vv_err_t *vv_pci_scan(apr_pool_t *p, const vv_host_t *h,

@@ -16,7 +16,7 @@ use Time::HiRes qw(time);
 use VVTest;
 use VVSim;
 
-plan tests => 19;
+plan tests => 21;
 
 sub usage {
     my ($code, $body) = get_json(api('/usage'));
@@ -88,12 +88,24 @@ Apache::TestRequest::module('vv_reference');
 ok t_cmp([sort keys %$u], [qw(0000:01:00.0 0000:01:00.1 0000:02:00.0 0000:02:00.1
                               0000:02:00.2 0000:02:00.3)],
          'vv_reference (10de:* only): NVIDIA\'s functions only');
+# An allowlist that admits a bridge's IDs (vv_usage: 1a03:*, the ASPEED
+# bridge 06:00.0 and its VGA 07:00.0) still lists endpoints only: a bind
+# never takes a bridge.
+Apache::TestRequest::module('vv_usage');
+($code, $u) = usage();
+ok t_cmp([grep { /^0000:0[67]:/ } sort keys %$u], ['0000:07:00.0'],
+         'vv_usage (1a03:*): the ASPEED VGA listed, not the bridge above it');
 Apache::TestRequest::module('vv_bind_companions');
 ($code) = bind('0000:04:00.0');
 Apache::TestRequest::module('vv_reference');
 ($code, $u) = usage();
 ok t_cmp($u->{'0000:04:00.0'} && $u->{'0000:04:00.0'}{driver}, 'vfio-pci',
          'a NIC the module moved appears there too: unbind may give it back');
+Apache::TestRequest::module('vv_big_body');
+($code, $u) = usage();
+ok t_cmp([$code, sort keys %$u], [200, qw(0000:01:00.0 0000:01:00.1 0000:04:00.0)],
+         'a virtual host with no allowlist: what the module moved (the GPU and its '
+         . 'audio function still held, the NIC), nothing else');
 Apache::TestRequest::module('vv_bind_companions');
 unbind('0000:04:00.0', '0000:01:00.0');
 

@@ -8,6 +8,7 @@
 
 #include <apr_general.h>
 #include <apr_strings.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -176,6 +177,16 @@ static void kept_and_read(void)
        "method, no link, no driver");
 }
 
+/* vendor << 16 | device by vv_device_ids, 0 when it answers nothing. */
+static unsigned long ids(const char *addr)
+{
+    vv_addr_t a;
+    unsigned v, dv;
+
+    return vv_addr_parse(addr, &a) && vv_device_ids(host, &a, &v, &dv) == 0
+        ? ((unsigned long)v << 16 | dv) : 0;
+}
+
 /* uevent's IDs are taken, not the attribute files'. */
 static void from_uevent(const char *addr, const char *text, unsigned vendor,
                         unsigned dev, unsigned class24, int has_subsys)
@@ -189,6 +200,8 @@ static void from_uevent(const char *addr, const char *text, unsigned vendor,
        && d->has_subsys == has_subsys,
        "%s: %04x:%04x class %06x%s from uevent", addr, vendor, dev, class24,
        has_subsys ? " with subsystem" : "");
+    ok(ids(addr) == ((unsigned long)vendor << 16 | dev),
+       "%s: the IDs alone say the same", addr);
 }
 
 /* uevent unusable: the attribute files are read instead. */
@@ -205,6 +218,8 @@ static void from_files(const char *addr, const char *text, const char *why)
        && d->class24 == 0x020000 && d->has_subsys
        && d->subsys_vendor == 0x15d9,
        "%s: %s: identity from the attribute files", addr, why);
+    ok(ids(addr) == 0, "%s: the IDs alone are not taken from it: the caller "
+       "reads the device whole", addr);
 }
 
 int main(void)
@@ -295,6 +310,13 @@ int main(void)
        "a driver showing vfio-dev/ (a variant driver) counts as VFIO");
 
     ok(read_dev("0000:00:1f.0") == NULL, "a missing device is not read");
+    {
+        vv_addr_t a;
+        unsigned v, dv;
+        ok(vv_addr_parse("0000:00:1f.0", &a)
+           && vv_device_ids(host, &a, &v, &dv) == -ENOENT,
+           "nor are its IDs: ENOENT");
+    }
     kept_and_read();
     no_descriptors();
 
