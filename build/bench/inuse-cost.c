@@ -15,8 +15,9 @@
  * test builds them.  Every device is free: the guard does all its work.
  *
  * Usage: inuse-cost PROCS IFACES ROUNDS     (root)
- * Prints "devices<TAB>procs<TAB>ifaces<TAB>median_ms<TAB>p90_ms", the times
- * per device. */
+ * Prints "devices<TAB>procs<TAB>ifaces<TAB>median_ms<TAB>p90_ms<TAB>cpu_ms",
+ * the times per device: wall (median, 90th percentile) and the CPU of all
+ * the guard's threads (median). */
 #include "core/vv_inuse.h"
 
 #include <apr_general.h>
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,6 +127,14 @@ static double now_ms(void)
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+static double cpu_ms(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3
+           + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
+}
+
 static int cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -138,14 +148,16 @@ static void measure(const char *what, const vv_host_t *h,
                     int rounds)
 {
     double *t = calloc((size_t)rounds, sizeof(double));
+    double *c = calloc((size_t)rounds, sizeof(double));
 
     for (int i = 0; i < rounds; i++) {
         apr_pool_t *sub;
         vv_inuse_t *g;
         vv_err_t *e = NULL;
-        double t0;
+        double t0, c0;
 
         apr_pool_create(&sub, p);
+        c0 = cpu_ms();
         t0 = now_ms();
         g = vv_inuse_begin(sub, h, NULL);
         for (int k = 0; k < n && !e; k++) {
@@ -153,6 +165,7 @@ static void measure(const char *what, const vv_host_t *h,
         }
         e = e ? e : vv_inuse_end(g);
         t[i] = (now_ms() - t0) / n;
+        c[i] = (cpu_ms() - c0) / n;
         if (e) {
             fprintf(stderr, "inuse-cost: %s: %s\n", what, e->msg);
             exit(1);
@@ -160,10 +173,12 @@ static void measure(const char *what, const vv_host_t *h,
         apr_pool_destroy(sub);
     }
     qsort(t, (size_t)rounds, sizeof(double), cmp);
-    printf("%s\t%d\t%d\t%.3f\t%.3f\n", what, procs, ifaces, t[rounds / 2],
-           t[rounds * 9 / 10]);
+    qsort(c, (size_t)rounds, sizeof(double), cmp);
+    printf("%s\t%d\t%d\t%.3f\t%.3f\t%.3f\n", what, procs, ifaces,
+           t[rounds / 2], t[rounds * 9 / 10], c[rounds / 2]);
     fflush(stdout);
     free(t);
+    free(c);
 }
 
 static void measure_all(const vv_host_t *h, vv_devinfo_t **d, int procs,
