@@ -90,7 +90,7 @@ static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 static apr_status_t forget_devices(void *unused)
 {
     (void)unused;
-    vv_device_forget();
+    vv_device_let_go();
     return APR_SUCCESS;
 }
 

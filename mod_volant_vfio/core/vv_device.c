@@ -122,18 +122,22 @@ static int read_ids(const vv_sysdev_t *sd, vv_devinfo_t *d)
     return 1;
 }
 
-int vv_device_ids(const vv_host_t *h, const vv_addr_t *a, unsigned *vendor,
-                  unsigned *device)
+int vv_device_ids(apr_pool_t *p, const vv_host_t *h, const vv_addr_t *a,
+                  unsigned *vendor, unsigned *device)
 {
-    char path[PATH_MAX], buf[512];
+    char buf[512];
     vv_devinfo_t d = { 0 };
+    vv_sysdev_t *sd;
+    vv_err_t *e;
     int n;
 
-    if ((size_t)snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/uevent",
-                         h->sysfs, a->text) >= sizeof(path)) {
-        return -ENAMETOOLONG;
+    /* Resolved and confined as every device read is. */
+    if ((e = vv_sysdev_open(p, h, a, &sd))) {
+        return e->kind == VV_E_NOT_FOUND ? -ENOENT : -EIO;
     }
-    if ((n = vv_read_at(AT_FDCWD, path, buf, sizeof(buf))) < 0) {
+    n = vv_sysdev_read(sd, "uevent", buf, sizeof(buf));
+    vv_sysdev_close(sd);
+    if (n < 0) {
         return n;
     }
     /* What a whole read would take from uevent, or nothing: where it
@@ -239,6 +243,14 @@ void vv_device_forget(void)
     pthread_mutex_lock(&cache.mu);
     forget_all();
     pthread_mutex_unlock(&cache.mu);
+}
+
+void vv_device_let_go(void)
+{
+    if (pthread_mutex_trylock(&cache.mu) == 0) {
+        forget_all();
+        pthread_mutex_unlock(&cache.mu);
+    }
 }
 
 static vv_devinfo_t *copy_device(apr_pool_t *p, const vv_devinfo_t *from)

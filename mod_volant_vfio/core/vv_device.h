@@ -45,15 +45,23 @@ typedef struct vv_devinfo {
 vv_err_t *vv_device_read(apr_pool_t *p, const vv_host_t *h,
                          const vv_addr_t *a, vv_devinfo_t **out);
 
-/* The vendor and device IDs of the function at a and nothing else, in one
- * read: enough to match an allowlist before reading a device whole.
- * Returns 0 or -errno (-ENOENT: it has gone). */
-int vv_device_ids(const vv_host_t *h, const vv_addr_t *a, unsigned *vendor,
-                  unsigned *device);
+/* The vendor and device IDs of the function at a and nothing else (its
+ * uevent, the directory resolved and confined as vv_device_read does):
+ * enough to match an allowlist before reading a device whole.  Returns 0;
+ * anything else decides nothing (gone, no uevent, IDs missing or
+ * malformed): read the device whole. */
+int vv_device_ids(apr_pool_t *p, const vv_host_t *h, const vv_addr_t *a,
+                  unsigned *vendor, unsigned *device);
 
 /* Drops what this process keeps of every device: the next read of each
- * reads it all again (for a test that changes a tree in place). */
+ * reads it all again (a test that changes a tree in place; the helper's
+ * children before their leak check). */
 void vv_device_forget(void);
+
+/* The same unless another thread holds the cache at this moment, which a
+ * cleanup run from a signal handler (prefork's child on SIGTERM) may
+ * interrupt: then nothing is dropped, and the process ends anyway. */
+void vv_device_let_go(void);
 
 /* A driver name that may become a path below drivers/ (VolantVfioDriver,
  * a record's original driver and driver_override). */

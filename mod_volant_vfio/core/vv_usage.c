@@ -9,12 +9,12 @@
 /* Whether a function's IDs may put it on the allowlist.  One whose
  * uevent does not tell (unreadable, gone, or without the IDs) is read
  * whole, which decides, skips it if it has gone, or reports. */
-static int may_admit(const vv_host_t *h, const vv_addr_t *a,
+static int may_admit(apr_pool_t *p, const vv_host_t *h, const vv_addr_t *a,
                      const vv_allowlist_t *allow)
 {
     unsigned vendor, device;
 
-    return vv_device_ids(h, a, &vendor, &device) != 0
+    return vv_device_ids(p, h, a, &vendor, &device) != 0
         || vv_allowlist_match(allow, vendor, device);
 }
 
@@ -68,7 +68,7 @@ static vv_err_t *candidates(apr_pool_t *p, const vv_host_t *h,
         const vv_addr_t *a = &APR_ARRAY_IDX(addrs, i, vv_addr_t);
         int held = apr_hash_get(moved, a->text, APR_HASH_KEY_STRING) != NULL;
         vv_devinfo_t *d;
-        if (!held && !(allow && may_admit(h, a, allow))) {
+        if (!held && !(allow && may_admit(p, h, a, allow))) {
             continue;
         }
         if ((e = vv_device_read(p, h, a, &d))) {
@@ -77,7 +77,7 @@ static vv_err_t *candidates(apr_pool_t *p, const vv_host_t *h,
             }
             return e;
         }
-        if (held || (!d->is_bridge
+        if (held || (allow && !d->is_bridge
                      && vv_allowlist_match(allow, d->vendor, d->device))) {
             APR_ARRAY_PUSH(*out, vv_devinfo_t *) = d;
         }

@@ -183,7 +183,7 @@ static unsigned long ids(const char *addr)
     vv_addr_t a;
     unsigned v, dv;
 
-    return vv_addr_parse(addr, &a) && vv_device_ids(host, &a, &v, &dv) == 0
+    return vv_addr_parse(addr, &a) && vv_device_ids(p, host, &a, &v, &dv) == 0
         ? ((unsigned long)v << 16 | dv) : 0;
 }
 
@@ -314,8 +314,20 @@ int main(void)
         vv_addr_t a;
         unsigned v, dv;
         ok(vv_addr_parse("0000:00:1f.0", &a)
-           && vv_device_ids(host, &a, &v, &dv) == -ENOENT,
+           && vv_device_ids(p, host, &a, &v, &dv) == -ENOENT,
            "nor are its IDs: ENOENT");
+    }
+    {
+        /* A bus link that leads out of <sysfs>/devices/: its uevent is
+         * never taken, as a whole read never takes the device. */
+        const char *out = apr_pstrcat(p, root, "/elsewhere/0000:00:19.0", NULL);
+        cmd = apr_psprintf(p, "mkdir -p '%s' && printf 'PCI_CLASS=30000\n"
+                           "PCI_ID=10DE:2204\n' > '%s/uevent'", out, out);
+        ok(system(cmd) == 0
+           && symlink(out, apr_pstrcat(p, sys, "/bus/pci/devices/0000:00:19.0",
+                                       NULL)) == 0, "a link out of the tree");
+        ok(ids("0000:00:19.0") == 0 && read_dev("0000:00:19.0") == NULL,
+           "its IDs are not read, nor is it");
     }
     kept_and_read();
     no_descriptors();
