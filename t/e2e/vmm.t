@@ -1,0 +1,150 @@
+# The hand-off: a real VMM (Debian's qemu-system-x86_64, inside the VM)
+# drives the devices the API bound. build/e2e/guest/vv-vmm starts QEMU with
+# edu and nvme passed through (vfio-pci) and plays their guest driver over
+# QEMU's qtest protocol; it reports what it saw and this test compares it
+# with what the test bed set up: edu's registers, a DMA of fresh random
+# bytes through the IOMMU, an interrupt, a DMA the IOMMU must block (the
+# guest kernel's fault report names the device); nvme enabled with its
+# queues in the VMM's memory, Identify answered with the test bed's serial
+# and disk size. While the VMM runs, the kernel refuses a second one and
+# the API refuses to unbind, naming the VMM; after it exits, unbind gives
+# nvme its namespace back.
+use strict;
+use warnings;
+use Test::More;
+use lib 't/e2e/lib';
+use VVE2E qw(api devices guest guest_ok driver_of group_of wait_until
+    boot_state_drift restore_boot_state require_module);
+
+require_module();
+
+my $devs = devices();
+my ($edu, $nvme) = map { $devs->{$_}{address} } qw(EDU NVME);
+my ($ge, $gn) = (group_of($edu), group_of($nvme));
+my $kernel = $ENV{VV_E2E_KERNEL} // '?';
+(my $edu_short = $edu) =~ s/^[0-9a-f]{4}://;
+
+# What QEMU was told: nvme's serial (devices.map) and its disk's size.
+my ($serial) = do {
+    open my $fh, '<', $ENV{VV_E2E_DEVICES} or die "$ENV{VV_E2E_DEVICES}: $!\n";
+    map { /serial=([^,\s]+)/ ? $1 : () } grep { /^NVME\s/ } <$fh>;
+};
+my $disk_bytes = $ENV{VV_E2E_DISK_BYTES} or die "VV_E2E_DISK_BYTES not set\n";
+
+# PCI IDs as the VMM's config space holds them: device << 16 | vendor.
+sub cfg_id {
+    my ($v, $d) = split /:/, $devs->{ $_[0] }{id};
+    return sprintf '0x%04x%04x', hex $d, hex $v;
+}
+sub facts { my %f = $_[0] =~ /^(\w+)=(.*)$/mg; \%f }
+sub faults {
+    my $out = guest_ok('dmesg');
+    my @l = grep { /DMAR: .*Request device \[\Q$edu_short\E\] fault addr 0x8000000\b/ }
+        split /\n/, $out;
+    return scalar @l;
+}
+sub namespace {
+    my $out = guest_ok("ls -d /sys/bus/pci/devices/$nvme/nvme/nvme*/nvme*n1 2>/dev/null || true");
+    chomp $out;
+    return $out =~ m{/(nvme\d+n1)$} ? $1 : '';
+}
+
+is(driver_of($nvme), 'nvme', 'nvme starts on its host driver');
+ok(namespace(), 'with its namespace (' . namespace() . ')');
+my $faults_before = faults();
+
+my $r = api(POST => '/api/v1/vfio/devices/bind', { pci_addresses => [$edu, $nvme] });
+is($r->{status}, 200, 'the API binds edu and nvme') or diag $r->{content};
+
+my $ready = '/run/e2e/hold/vmm.pid';
+guest_ok("mkdir -p /run/e2e/hold && rm -f $ready /run/e2e/vmm.out && "
+    . "(setsid vv-vmm run $ready $edu $nvme </dev/null >/run/e2e/vmm.out 2>&1 &)");
+my $up = wait_until(120, sub {
+    my (undef, $out) = guest("test -s $ready && echo up; cat /run/e2e/vmm.out");
+    return $out =~ /^up$/m ? 'up' : $out =~ /^error=/m ? 'failed' : '';
+});
+my $f = facts(guest_ok('cat /run/e2e/vmm.out'));
+is($up, 'up', 'the VMM started on the bound devices and drove them')
+    or diag guest_ok('cat /run/e2e/vmm.out /run/e2e/vmm-qemu.log');
+diag sprintf 'QEMU pid %s: answering after %s ms, checks done after %s ms',
+    map { $_ // '?' } @$f{qw(qemu_pid start_ms checks_ms)};
+
+subtest "edu through the VMM ($kernel)" => sub {
+    is($f->{edu_vendor_device}, cfg_id('EDU'), "the VMM's config space shows edu");
+    is($f->{edu_id}, '0x010000ed', 'BAR0: the identification register');
+    is(hex($f->{edu_live_read} // 0), ~hex($f->{edu_live_written} // 0) & 0xffffffff,
+        "BAR0: the liveness register inverts what was written ($f->{edu_live_written})");
+    is($f->{edu_factorial_10}, 3628800, 'BAR0: the device computes 10!');
+    my $n = length($f->{dma_pattern} // '');
+    is($n, 512, '256 random bytes were sent');
+    unlike($f->{dma_pattern} // '', qr/^0*$/, 'not all zero');
+    like($f->{dma_before} // '', qr/^0{544}$/, 'the destination in VMM memory was zero before');
+    is(substr($f->{dma_after} // '', 0, 512), $f->{dma_pattern},
+        'DMA into the device and back: the bytes landed in the VMM memory');
+    is(substr($f->{dma_after} // '', 512), '0' x 32, 'exactly there: nothing after them');
+    is($f->{irq_pci_raises_unprovoked}, 0, 'no PCI interrupt comes before the device is told to raise one');
+    my $pin = $f->{irq_raised_pin} // -1;
+    ok($pin >= 16 && $pin <= 23, "the interrupt the device raised reached the VMM's "
+        . "IOAPIC on a PCI pin ($pin)") or diag "IRQ lines (pin:raised/lowered): $f->{irq_lines}";
+    is($f->{irq_status}, '0x1', 'the device says it raised it');
+    is($f->{irq_pci_raises_after_ack}, 0, 'acknowledged: it comes no more')
+        or diag "IRQ lines (pin:raised/lowered): $f->{irq_lines}";
+    is($f->{irq_down}, 1, 'and the line is down');
+    is($f->{irq_status_after}, '0x0', 'and the status is clear');
+    my $faults = wait_until(10, sub { faults() > $faults_before ? faults() : 0 });
+    is($faults, $faults_before + 1, "a DMA to an address the VMM never mapped is blocked: "
+        . "the kernel reports one fault at 0x8000000 from $edu_short");
+};
+
+subtest "nvme through the VMM ($kernel)" => sub {
+    is($f->{nvme_vendor_device}, cfg_id('NVME'), "the VMM's config space shows nvme");
+    is($f->{nvme_vs}, '0x00010400', 'BAR0: the controller version (NVMe 1.4)');
+    is($f->{nvme_ready}, 1, 'enabled with its admin queues in the VMM memory');
+    is($f->{nvme_identify_ctrl_status}, 0, 'Identify Controller completes with success');
+    is($f->{nvme_cid_1}, 1, 'in a completion entry for its command');
+    (my $sn = $f->{nvme_serial} // '') =~ s/\s+$//;
+    is($sn, $serial, "and its data, written by DMA, carries the serial the test bed gave ($serial)");
+    is($f->{nvme_identify_ns_status}, 0, 'Identify Namespace completes with success');
+    is(($f->{nvme_nsze} // 0) * 2**($f->{nvme_lbads} // 0), $disk_bytes,
+        "namespace 1 is the test bed's disk: $f->{nvme_nsze} blocks of "
+        . 2**($f->{nvme_lbads} // 0) . " bytes");
+};
+
+subtest "while the VMM runs ($kernel)" => sub {
+    my $qemu = $f->{qemu_pid} // 'none';
+    my $second = facts(guest_ok("vv-vmm start $edu $nvme"));
+    is($second->{started}, 0, 'a second VMM on the same devices does not start');
+    like($second->{qemu_error} // '', qr{/dev/vfio/\d+: Device or resource busy},
+        "the kernel refuses it the group: $second->{qemu_error}");
+    my $u = api(POST => '/api/v1/vfio/devices/unbind', { pci_addresses => [$edu] }, undef, 30);
+    is($u->{status}, 500, 'unbind of edu is refused');
+    like($u->{json}{message} // '', qr/\bpid \Q$qemu\E\b/, "naming the VMM's pid ($qemu)")
+        or diag $u->{content};
+    is(driver_of($edu), 'vfio-pci', 'edu stays on vfio-pci');
+    my $use = api(GET => '/api/v1/vfio/usage');
+    my %by = map { $_->{address} => $_ } @{ $use->{json}{devices} // [] };
+    for ([$edu, $ge], [$nvme, $gn]) {
+        my ($a, $g) = @$_;
+        is($by{$a}{held_by} // '', 'vm', "GET /usage: $a held by a VM");
+        like($by{$a}{reason} // '', qr{\(/dev/vfio/$g\) is open by pid \Q$qemu\E\b}, 'the VMM');
+    }
+};
+
+my ($rc, $out, $err) = guest("kill \$(cat $ready)");
+is($rc, 0, 'the VMM is told to stop') or diag $err;
+ok(wait_until(30, sub { guest_ok('cat /run/e2e/vmm.out') =~ /^stopped=1$/m }),
+    'and QEMU is gone');
+$r = api(POST => '/api/v1/vfio/devices/unbind', { pci_addresses => [$edu, $nvme] });
+is($r->{status}, 200, 'after it exits, unbind succeeds') or diag $r->{content};
+is(driver_of($nvme), 'nvme', 'nvme is back on its host driver');
+my $ns = wait_until(20, \&namespace);
+ok($ns, "and its namespace is back ($ns)");
+is(driver_of($edu), '', 'edu is driverless again');
+
+my @drift = boot_state_drift();
+ok(!@drift, 'the VM is back in its boot state') or diag join "\n", @drift;
+if (@drift) {
+    guest("[ -s $ready ] && kill \$(cat $ready); true");
+    restore_boot_state();
+}
+done_testing();
