@@ -395,6 +395,8 @@ static cJSON *paths_json(vv_call_t *c, const vv_devinfo_t *d,
     cJSON_AddStringToObject(o, "address", d->address);
     cJSON_AddStringToObject(o, "group_path", group_path);
     add_name(o, "cdev_path", cdev && vv_host_has(cdev, "") ? cdev : NULL);
+    /* Who may open the group node now (VolantVfioGroupOwner). */
+    add_name(o, "owner", vv_owner_of_node(c->p, c->host, d->group));
     cJSON_AddStringToObject(o, "sysfs_path",
                             apr_pstrcat(c->p, c->host->sysfs,
                                         "/bus/pci/devices/", d->address,
@@ -464,6 +466,8 @@ cJSON *vv_api_op_failure(const char *msg)
 static vv_err_t *operate(vv_call_t *c, const char *op)
 {
     apr_array_header_t *addrs, *canon;
+    const char *owner = NULL;
+    const vv_owner_t *to;
     cJSON *body;
     vv_err_t *e;
     int kind;
@@ -473,6 +477,12 @@ static vv_err_t *operate(vv_call_t *c, const char *op)
         e = vv_err(c->p, VV_E_BAD_REQUEST, "too many devices in one request "
                    "(%d; at most %d)", addrs->nelts, VV_PROTO_MAX_ADDRESSES);
     }
+    /* Who gets the group nodes: a bind may name one of the configured
+     * owners (the helper checks again). */
+    if (!e && !strcmp(op, "bind")
+        && !(e = vv_request_owner(c->p, c->req, &owner))) {
+        e = vv_owner_pick(c->p, vv_conf_owners(c->r->server), owner, &to);
+    }
     if (e) {
         return e;
     }
@@ -481,7 +491,7 @@ static vv_err_t *operate(vv_call_t *c, const char *op)
         APR_ARRAY_PUSH(canon, const char *) =
             APR_ARRAY_IDX(addrs, i, vv_addr_t).text;
     }
-    if ((e = vv_helper_call(c->r, op, canon, &kind, &body))) {
+    if ((e = vv_helper_call_owner(c->r, op, canon, owner, &kind, &body))) {
         return e;
     }
     reply(c, body);

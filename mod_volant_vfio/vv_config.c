@@ -25,6 +25,7 @@ typedef struct vv_srv_conf {
     const char *driver;
     int op_timeout;        /* 0: unset */
     int usage_names;       /* VolantVfioShowHolders: 1 On, -1 Off, 0 unset */
+    apr_array_header_t *owners; /* VolantVfioGroupOwner (vv_owner_t *); NULL */
 } vv_srv_conf_t;
 
 typedef struct vv_dir_conf {
@@ -62,6 +63,7 @@ void *vv_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     c->driver = add->driver ? add->driver : base->driver;
     c->op_timeout = add->op_timeout ? add->op_timeout : base->op_timeout;
     c->usage_names = add->usage_names ? add->usage_names : base->usage_names;
+    c->owners = add->owners ? add->owners : base->owners;
     return c;
 }
 
@@ -222,6 +224,30 @@ static const char *add_allow(cmd_parms *cmd, void *dconf, const char *pat)
                            vv_pattern_error(cmd->pool, pat), NULL);
     }
     return NULL;
+}
+
+/* Users are looked up now: a VMM user that does not exist fails
+ * configtest, not a bind. */
+static const char *add_owner(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    vv_srv_conf_t *c = srv_conf_w(cmd);
+    vv_owner_t *o;
+    vv_err_t *e;
+
+    (void)dconf;
+    if ((e = vv_owner_parse(cmd->pool, arg, &o))) {
+        return e->msg;
+    }
+    if (!c->owners) {
+        c->owners = apr_array_make(cmd->pool, 2, sizeof(vv_owner_t *));
+    }
+    APR_ARRAY_PUSH(c->owners, vv_owner_t *) = o;
+    return NULL;
+}
+
+const apr_array_header_t *vv_conf_owners(const server_rec *s)
+{
+    return srv_conf(s)->owners;
 }
 
 static const char *set_group_policy(cmd_parms *cmd, void *dconf,
@@ -517,6 +543,9 @@ const command_rec vv_cmds[] = {
                     "call the API"),
     AP_INIT_TAKE1("VolantVfioGroupPolicy", set_group_policy, NULL, RSRC_CONF,
                   "strict or companions: how bind treats IOMMU groups"),
+    AP_INIT_ITERATE("VolantVfioGroupOwner", add_owner, NULL, RSRC_CONF,
+                    "USER[:GROUP] a bind hands the group's device nodes to "
+                    "(an unprivileged VMM); the first is the default"),
     AP_INIT_TAKE1("VolantVfioDriver", set_driver, NULL, RSRC_CONF,
                   "driver devices are bound to (default vfio-pci)"),
     AP_INIT_TAKE1("VolantVfioSysfsRoot", set_root, &g.sysfs, RSRC_CONF,

@@ -4,6 +4,7 @@
 
 #include "vv_private.h"
 #include "core/vv_allow.h"
+#include "core/vv_owner.h"
 #include "core/vv_sysfs.h"
 
 enum { VV_POLICY_STRICT = 1, VV_POLICY_COMPANIONS = 2 };
@@ -37,6 +38,8 @@ const char *vv_conf_driver(const server_rec *s);
 int vv_conf_op_timeout(const server_rec *s);
 /* VolantVfioShowHolders: whether GET /usage names processes. */
 int vv_conf_usage_names(const server_rec *s);
+/* VolantVfioGroupOwner's entries (vv_owner_t *), NULL when none. */
+const apr_array_header_t *vv_conf_owners(const server_rec *s);
 
 /* Per directory. */
 apr_off_t vv_conf_max_body(const request_rec *r);

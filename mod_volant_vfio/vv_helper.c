@@ -267,6 +267,7 @@ static vv_policy_t *policy_for(apr_pool_t *p, const vv_request_t *req,
 {
     vv_policy_t *pol = apr_pcalloc(p, sizeof(*pol));
 
+
     pol->allow = vv_conf_allow(s);
     pol->companions = vv_conf_group_policy(s) == VV_POLICY_COMPANIONS;
     pol->driver = vv_conf_driver(s);
@@ -399,8 +400,14 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper,
                    "(restarted with another one); retry");
     }
     else {
-        pol = policy_for(p, req, s);
-        e = vv_record_init(p, pol->state_dir);
+        vv_policy_t *mine = policy_for(p, req, s);
+        e = vv_record_init(p, mine->state_dir);
+        /* The worker checked the owner; the helper decides again, by its
+         * own copy of the configuration. */
+        if (!e && bind) {
+            e = vv_owner_pick(p, vv_conf_owners(s), req->owner, &mine->owner);
+        }
+        pol = mine;
     }
     if (e) {
         op = apr_pcalloc(p, sizeof(*op));
@@ -902,6 +909,13 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
                          const apr_array_header_t *addrs, int *kind,
                          cJSON **body)
 {
+    return vv_helper_call_owner(r, op, addrs, NULL, kind, body);
+}
+
+vv_err_t *vv_helper_call_owner(request_rec *r, const char *op,
+                               const apr_array_header_t *addrs,
+                               const char *owner, int *kind, cJSON **body)
+{
     int n = addrs ? addrs->nelts : 0, fd = -1;
     /* The helper bounds each write; this only guards against a helper that
      * stops answering: the lock wait, then a few writes per device. */
@@ -918,7 +932,7 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
         return e;
     }
     req = vv_proto_request(op, addrs, r->useragent_ip, server_index(r->server),
-                           vhost_id(r->server), hs.secret);
+                           vhost_id(r->server), hs.secret, owner);
     e = vv_proto_send(r->pool, fd, req, VV_PROTO_MAX_FRAME, 5000);
     cJSON_Delete(req);
     /* A helper at its limit answers "busy" without reading the request:

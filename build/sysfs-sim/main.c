@@ -57,8 +57,8 @@ static int in_sys(const struct node *n)
 static void fill_stat(const struct node *n, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
-	st->st_uid = 0;
-	st->st_gid = 0;
+	st->st_uid = n->uid;
+	st->st_gid = n->gid;
 	st->st_blksize = 4096;
 	st->st_atime = st->st_mtime = st->st_ctime = mount_time;
 	st->st_ino = n->ino ? n->ino : 1;
@@ -307,16 +307,55 @@ static int op_symlink(const char *target, const char *path)
 	return -EPERM;
 }
 
+/* devtmpfs lets root change a device node's owner and mode: the VFIO
+ * group nodes and the VFIO device nodes here (a new node starts root:root
+ * 0600, as the kernel makes it). Everything else is sysfs or procfs, where
+ * the simulator refuses. */
+static struct node *owned_node(const char *path)
+{
+	struct node *n = node_lookup(path);
+
+	if (!n || n->type != N_FILE)
+		return NULL;
+	if (n->kind == K_VFIO_GROUP)
+		return n;
+	if (n->kind == K_DEVNODE && n->parent && !strcmp(n->parent->name, "devices")
+	    && n->parent->parent && !strcmp(n->parent->parent->name, "vfio"))
+		return n;
+	return NULL;
+}
+
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	(void)path, (void)mode, (void)fi;
-	return -EPERM;
+	int r = -EPERM;
+
+	(void)fi;
+	pthread_mutex_lock(&S.lock);
+	struct node *n = owned_node(path);
+	if (n && fuse_get_context()->uid == 0) {
+		n->mode = mode & 07777;
+		r = 0;
+	}
+	pthread_mutex_unlock(&S.lock);
+	return r;
 }
 
 static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
-	(void)path, (void)uid, (void)gid, (void)fi;
-	return -EPERM;
+	int r = -EPERM;
+
+	(void)fi;
+	pthread_mutex_lock(&S.lock);
+	struct node *n = owned_node(path);
+	if (n && fuse_get_context()->uid == 0) {
+		if (uid != (uid_t)-1)
+			n->uid = uid;
+		if (gid != (gid_t)-1)
+			n->gid = gid;
+		r = 0;
+	}
+	pthread_mutex_unlock(&S.lock);
+	return r;
 }
 
 static int op_statfs(const char *path, struct statvfs *st)

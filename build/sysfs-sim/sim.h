@@ -233,6 +233,8 @@ struct node {
 	char *name;
 	enum ntype type;
 	mode_t mode;
+	uid_t uid;		/* 0 but where chown(2) may change it: */
+	gid_t gid;		/* /dev/vfio/N and /dev/vfio/devices/vfioX */
 	struct node *parent;
 	struct node **kids; int nkids, capkids;
 	char *target;		/* N_LINK target; K_CONST content */

@@ -423,6 +423,43 @@ static void keep_prior(vv_ctx_t *c, const mv_t *m)
     }
 }
 
+/* Each group of the plan, once, with the sysfs directories of its
+ * devices: to owner (after a bind), or back to root (owner NULL).  A bind
+ * without VolantVfioGroupOwner leaves the nodes as the kernel made them. */
+static vv_err_t *hand_over(vv_ctx_t *c, apr_array_header_t *plan,
+                           const vv_owner_t *owner)
+{
+    apr_hash_t *groups = apr_hash_make(c->p);
+    vv_err_t *first = NULL;
+
+    for (int i = 0; i < plan->nelts; i++) {
+        mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+        apr_array_header_t *paths;
+        if (m->info->group < 0) {
+            continue;
+        }
+        if (!(paths = apr_hash_get(groups, &m->info->group,
+                                   sizeof(m->info->group)))) {
+            paths = apr_array_make(c->p, 2, sizeof(const char *));
+            apr_hash_set(groups, &m->info->group, sizeof(m->info->group),
+                         paths);
+        }
+        APR_ARRAY_PUSH(paths, const char *) = m->info->path;
+    }
+    for (apr_hash_index_t *hi = apr_hash_first(c->p, groups); hi;
+         hi = apr_hash_next(hi)) {
+        const void *key;
+        void *paths;
+        vv_err_t *e;
+        apr_hash_this(hi, &key, NULL, &paths);
+        if ((e = vv_owner_apply(c->p, c->h, *(const int *)key, paths, owner))
+            && !first) {
+            first = e;
+        }
+    }
+    return first;
+}
+
 static vv_err_t *run_moves(vv_ctx_t *c, apr_array_header_t *plan)
 {
     for (int i = 0; i < plan->nelts; i++) {
@@ -560,10 +597,21 @@ vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
             && !(op->err = run_moves(c, plan))) {
             for (int i = 0; i < plan->nelts; i++) {
                 mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+                m->out->group_path = group_node(c, m->info->group, 1);
+            }
+            if ((op->err = hand_over(c, plan, c->pol->owner))) {
+                /* Nobody gets a group this bind could not finish. */
+                hand_over(c, plan, NULL);
+                roll_back(c, plan, plan->nelts - 1);
+            }
+            for (int i = 0; !op->err && i < plan->nelts; i++) {
+                mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
                 if (m->move) {
+                    m->rec->owner = c->pol->owner ? c->pol->owner->text : NULL;
                     set_phase(c, m->rec, VV_PHASE_BOUND);
                 }
-                m->out->group_path = group_node(c, m->info->group, 1);
+                m->out->owner = m->out->group_path
+                    ? vv_owner_of_node(c->p, c->h, m->info->group) : NULL;
             }
         }
         else if (op->err->kind == VV_E_IN_USE) {
@@ -757,6 +805,12 @@ vv_op_t *vv_unbind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
             }
         }
         else {
+            vv_err_t *e = hand_over(c, plan, NULL);
+            if (e) {
+                vv_log(VV_LOG_WARNING, VV_TAG(10615) "release of %s: group "
+                       "node not given back to root: %s",
+                       APR_ARRAY_IDX(plan, 0, mv_t *)->info->address, e->msg);
+            }
             /* Devices are independent here: release each, report each. */
             for (int i = 0; i < plan->nelts; i++) {
                 vv_err_t *e = release(c, APR_ARRAY_IDX(plan, i, mv_t *));
@@ -874,6 +928,9 @@ static cJSON *outcome_json(const vv_outcome_t *o)
     }
     else {
         cJSON_AddNullToObject(j, "group_path");
+    }
+    if (o->owner) {
+        cJSON_AddStringToObject(j, "owner", o->owner);
     }
     cJSON_AddStringToObject(j, "outcome", o->outcome);
     cJSON_AddBoolToObject(j, "requested", o->requested);

@@ -11,6 +11,7 @@
 #define VV_BIND_H
 
 #include "vv_allow.h"
+#include "vv_owner.h"
 #include "vv_sysfs.h"
 
 #include <cJSON.h>
@@ -22,6 +23,8 @@ typedef struct vv_policy {
     int timeout_ms;              /* one kernel write */
     const char *state_dir;
     const char *remote;          /* who asked, for records and the audit */
+    const vv_owner_t *owner;     /* bind: who gets the group nodes; NULL:
+                                  * they stay as the kernel made them */
 } vv_policy_t;
 
 /* What happened to one device. */
@@ -31,6 +34,7 @@ typedef struct vv_outcome {
     const char *driver;          /* now */
     int group;
     const char *group_path;      /* NULL when there is none */
+    const char *owner;           /* bind: "USER:GROUP" of the group node */
     const char *outcome;         /* "bound", "already_bound", "restored",
                                     "unbound", "rolled_back", "failed",
                                     "not_attempted", "refused" */

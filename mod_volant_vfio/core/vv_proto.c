@@ -88,6 +88,15 @@ static vv_err_t *decode_field(apr_pool_t *p, const cJSON *f,
         out->secret = apr_pstrdup(p, f->valuestring);
         return NULL;
     }
+    if (!strcmp(f->string, "owner")) {
+        if (!cJSON_IsString(f) || !*f->valuestring
+            || strlen(f->valuestring) > VV_PROTO_MAX_STRING
+            || !printable(f->valuestring)) {
+            return bad(p, "owner must be a short printable string");
+        }
+        out->owner = apr_pstrdup(p, f->valuestring);
+        return NULL;
+    }
     if (!strcmp(f->string, "vhost")) {
         if (!cJSON_IsNumber(f) || f->valuedouble < 0
             || f->valuedouble > 4294967295.0
@@ -110,6 +119,7 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
     out->addresses = apr_array_make(p, 8, sizeof(const char *));
     out->remote = "";
     out->secret = "";
+    out->owner = "";
     out->vhost = -1;
     if (len > VV_PROTO_MAX_FRAME || memchr(json, '\0', len)) {
         return bad(p, "malformed frame");
@@ -139,6 +149,9 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
     if (!e && !vv_proto_op_reads(out->op) && out->addresses->nelts == 0) {
         e = bad(p, "no addresses");
     }
+    if (!e && *out->owner && strcmp(out->op, "bind")) {
+        e = bad(p, "owner in a request other than bind");
+    }
     return e;
 }
 
@@ -149,7 +162,7 @@ int vv_proto_op_reads(const char *op)
 
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
                         const char *remote, int server, long long vhost,
-                        const char *secret)
+                        const char *secret, const char *owner)
 {
     cJSON *j = cJSON_CreateObject(), *list;
 
@@ -165,6 +178,9 @@ cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
     cJSON_AddNumberToObject(j, "server", server);
     cJSON_AddNumberToObject(j, "vhost", (double)vhost);
     cJSON_AddStringToObject(j, "secret", secret ? secret : "");
+    if (owner && *owner) {
+        cJSON_AddStringToObject(j, "owner", owner);
+    }
     return j;
 }
 

@@ -132,6 +132,12 @@ cJSON *vv_record_to_json(const vv_record_t *r)
         cJSON_AddStringToObject(o, "companion_of", r->companion_of);
     }
     cJSON_AddStringToObject(o, "remote", r->remote ? r->remote : "");
+    if (r->owner) {
+        cJSON_AddStringToObject(o, "owner", r->owner);
+    }
+    else {
+        cJSON_AddNullToObject(o, "owner");
+    }
     apr_rfc822_date(when, r->time);
     cJSON_AddStringToObject(o, "time", when);
     cJSON_AddNumberToObject(o, "time_usec", (double)r->time);
@@ -216,6 +222,9 @@ static vv_record_t *from_json(apr_pool_t *p, const cJSON *o)
     r->vendor = (unsigned)strtoul(v, NULL, 16);
     r->device = (unsigned)strtoul(d, NULL, 16);
     r->remote = str_field(p, o, "remote");
+    /* Shown, never acted on: the nodes are handed over by the policy in
+     * force, and given back to root whoever the record names. */
+    r->owner = str_field(p, o, "owner");
     r->time = cJSON_IsNumber(t) ? (apr_time_t)t->valuedouble : 0;
     r->pid = cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0;
     return r;

@@ -30,6 +30,8 @@ typedef struct vv_record {
     const char *phase;
     const char *companion_of; /* bound along with this address, or NULL */
     const char *remote;       /* the client that asked */
+    const char *owner;        /* VolantVfioGroupOwner entry the group node
+                                 was handed to, NULL for none (root's) */
     apr_time_t time;
     long pid;                 /* the process that last wrote it */
 } vv_record_t;

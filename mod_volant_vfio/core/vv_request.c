@@ -192,6 +192,23 @@ vv_err_t *vv_request_addresses(apr_pool_t *p, const cJSON *req,
     return NULL;
 }
 
+vv_err_t *vv_request_owner(apr_pool_t *p, const cJSON *req,
+                           const char **owner)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(req, "owner");
+
+    *owner = NULL;
+    if (!o || cJSON_IsNull(o)) {
+        return NULL;
+    }
+    if (!cJSON_IsString(o) || !*o->valuestring) {
+        return bad(p, "field owner must be a non-empty string: one of the "
+                   "users VolantVfioGroupOwner lists");
+    }
+    *owner = apr_pstrdup(p, o->valuestring);
+    return NULL;
+}
+
 vv_err_t *vv_request_parsed(apr_pool_t *p, const cJSON *req,
                             apr_array_header_t **addrs)
 {

@@ -25,6 +25,11 @@ vv_err_t *vv_request_addresses(apr_pool_t *p, const cJSON *req,
                                apr_array_header_t **raw);
 
 /* The same, every one required to parse (vv_addr_t). */
+/* bind's optional "owner": NULL when absent or null; VV_E_BAD_REQUEST for
+ * anything but a non-empty string. */
+vv_err_t *vv_request_owner(apr_pool_t *p, const cJSON *req,
+                           const char **owner);
+
 vv_err_t *vv_request_parsed(apr_pool_t *p, const cJSON *req,
                             apr_array_header_t **addrs);
 

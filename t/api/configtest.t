@@ -40,6 +40,11 @@ my @cases = (
     ['VolantVfioHelperSocket /' . ('x' x 120), qr/VolantVfioHelperSocket: .* is longer than a Unix socket path may be/],
     ['VolantVfioCorsOrigin *', qr/VolantVfioCorsOrigin: \* is not an origin \(expected scheme:\/\/host\[:port\]/],
     ['VolantVfioCorsOrigin https://console.example/app', qr/VolantVfioCorsOrigin: https:\/\/console\.example\/app is not an origin/],
+    ['VolantVfioGroupOwner nobody no-such-vmm-user',
+     qr/VolantVfioGroupOwner: no such user 'no-such-vmm-user' \(the VMM's user must exist when httpd starts\)/],
+    ['VolantVfioGroupOwner nobody:no-such-vmm-group', qr/VolantVfioGroupOwner: no such group 'no-such-vmm-group'/],
+    ['VolantVfioGroupOwner root', qr/VolantVfioGroupOwner: 'root' is root, who owns the nodes anyway/],
+    ['VolantVfioGroupOwner nobody:', qr/VolantVfioGroupOwner: 'nobody:' is not USER or USER:GROUP/],
 );
 plan tests => 2 * @cases + 1;
 

@@ -7,15 +7,19 @@
  * reaches the VMM's port I/O, MMIO and RAM directly, so this program plays
  * the guest's driver. Built statically on the host, run in the VM.
  *
- *   vv-vmm run READY EDU-ADDR NVME-ADDR
+ *   vv-vmm run READY EDU-ADDR NVME-ADDR [UID GID MEMLOCK-MIB]
  *       starts QEMU with edu at the VMM's 00:04.0 and nvme at 00:05.0,
  *       drives both, prints what it saw as "key=value" lines, then writes
  *       its own pid to READY and keeps QEMU running until SIGTERM; then
  *       ends QEMU and waits until it is gone (the group stays open until
  *       then).
- *   vv-vmm start EDU-ADDR NVME-ADDR
+ *   vv-vmm start EDU-ADDR NVME-ADDR [UID GID MEMLOCK-MIB]
  *       starts QEMU the same way and reports whether the kernel let it
  *       open the devices: "started=1", or "started=0" and QEMU's error.
+ *
+ * With UID GID MEMLOCK-MIB, QEMU runs as that user and group (no
+ * supplementary groups), with RLIMIT_MEMLOCK at that many MiB, as a VMM
+ * started by Volant, libvirt or a jailer does.
  *
  * Facts, not verdicts: the test compares them with what it expects. A step
  * that cannot be done prints "error=STEP ..." and exits 1; usage exits 2.
@@ -33,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +58,7 @@ static int from_qemu = -1;
 static char inbuf[65536];
 static size_t inlen;
 static int irq_raised[64], irq_lowered[64];
+static long as_uid = -1, as_gid = -1, memlock_mib = -1;
 
 static void fail(const char *step, const char *fmt, ...)
 {
@@ -464,6 +471,16 @@ static void start_qemu(const char *edu_addr, const char *nvme_addr,
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL); /* run() blocks SIGTERM */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (as_uid >= 0) {
+            struct rlimit lim = { (rlim_t)memlock_mib << 20,
+                                  (rlim_t)memlock_mib << 20 };
+            if (setrlimit(RLIMIT_MEMLOCK, &lim) != 0 || setgroups(0, NULL) != 0
+                || setgid((gid_t)as_gid) != 0 || setuid((uid_t)as_uid) != 0) {
+                dprintf(err, "vv-vmm: cannot become %ld:%ld: %s\n", as_uid,
+                        as_gid, strerror(errno));
+                _exit(126);
+            }
+        }
         dup2(in[0], 0);
         dup2(out[1], 1);
         if (err >= 0) {
@@ -495,7 +512,7 @@ static void print_error_line(const char *errlog)
     if (f) {
         while (fgets(line, sizeof(line), f)) {
             line[strcspn(line, "\n")] = '\0';
-            if (strstr(line, "vfio")) {
+            if (strstr(line, "vfio") || strstr(line, "vv-vmm")) {
                 break;
             }
         }
@@ -578,16 +595,32 @@ static int start_only(const char *edu_addr, const char *nvme_addr)
     return 0;
 }
 
+/* The optional UID GID MEMLOCK-MIB after n fixed arguments. */
+static int as_user(int argc, char **argv, int n)
+{
+    if (argc == n) {
+        return 1;
+    }
+    if (argc != n + 3) {
+        return 0;
+    }
+    as_uid = atol(argv[n]);
+    as_gid = atol(argv[n + 1]);
+    memlock_mib = atol(argv[n + 2]);
+    return as_uid > 0 && as_gid > 0 && memlock_mib >= 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
-    if (argc == 5 && strcmp(argv[1], "run") == 0) {
+    if (argc >= 5 && strcmp(argv[1], "run") == 0 && as_user(argc, argv, 5)) {
         return run(argv[2], argv[3], argv[4]);
     }
-    if (argc == 4 && strcmp(argv[1], "start") == 0) {
+    if (argc >= 4 && strcmp(argv[1], "start") == 0 && as_user(argc, argv, 4)) {
         return start_only(argv[2], argv[3]);
     }
-    fprintf(stderr, "usage: vv-vmm run READY EDU NVME | start EDU NVME\n");
+    fprintf(stderr, "usage: vv-vmm run READY EDU NVME [UID GID MEMLOCK-MIB] | "
+            "start EDU NVME [UID GID MEMLOCK-MIB]\n");
     return 2;
 }
