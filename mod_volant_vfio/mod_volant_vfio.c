@@ -29,6 +29,7 @@ static const vv_route_t routes[] = {
     { VV_API_BASE "/devices/iommu-groups", M_POST, vv_api_iommu_groups, 0 },
     { VV_API_BASE "/devices/bind", M_POST, vv_api_bind, 1 },
     { VV_API_BASE "/devices/unbind", M_POST, vv_api_unbind, 1 },
+    { VV_API_BASE "/devices/reset", M_POST, vv_api_reset, 1 },
     { VV_API_BASE "/devices/group-paths", M_POST, vv_api_group_paths, 0 },
     { VV_API_BASE "/devices", M_GET, vv_api_devices, 0 },
     { VV_API_BASE "/host", M_GET, vv_api_host, 0 },

@@ -513,6 +513,11 @@ vv_err_t *vv_api_unbind(vv_call_t *c)
     return operate(c, "unbind");
 }
 
+vv_err_t *vv_api_reset(vv_call_t *c)
+{
+    return operate(c, "reset");
+}
+
 /* --- GET /devices --------------------------------------------------------- */
 
 vv_err_t *vv_api_devices(vv_call_t *c)

@@ -417,13 +417,21 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper,
     else {
         apr_time_t t0 = apr_time_now();
 
-        op = (bind ? vv_bind : vv_unbind)(p, vv_conf_host(), pol,
-                                          req->addresses);
-        vv_stats_count(p, pol->state_dir, bind ? VV_OP_BIND : VV_OP_UNBIND,
-                       op->err, apr_time_now() - t0);
+        if (!strcmp(req->op, "reset")) {
+            /* Resets are not counted among binds and unbinds. */
+            op = vv_reset(p, vv_conf_host(), pol, req->addresses);
+        }
+        else {
+            op = (bind ? vv_bind : vv_unbind)(p, vv_conf_host(), pol,
+                                              req->addresses);
+            vv_stats_count(p, pol->state_dir, bind ? VV_OP_BIND
+                                                   : VV_OP_UNBIND,
+                           op->err, apr_time_now() - t0);
+        }
     }
     cJSON_AddNumberToObject(reply, "kind", op->err ? op->err->kind : 0);
-    cJSON_AddItemToObject(reply, "body", vv_op_json(op, bind, pol->driver));
+    cJSON_AddItemToObject(reply, "body", vv_op_json(op, req->op,
+                                                    pol->driver));
     return reply;
 }
 

@@ -69,6 +69,11 @@ static void config(const struct device *d, struct strbuf *out, uid_t uid)
 {
 	unsigned char c[256] = {0};
 
+	if (d->f.allones) {	/* a device that stopped answering: 0xff reads */
+		memset(c, 0xff, sizeof c);
+		sb_add(out, c, uid == 0 ? 256 : 64);
+		return;
+	}
 	put16(c, 0x00, d->vendor);
 	put16(c, 0x02, d->device);
 	c[0x08] = d->revision;
@@ -388,6 +393,15 @@ static int dev_store(struct node *n, struct device *d, const char *buf, size_t l
 	case DA_UEVENT: return uevent_store(buf);
 	case DA_CONFIG: return 0;	/* accepted, not modelled; sim/log shows it */
 	case DA_RESET_METHOD: return reset_method_store(d, buf);
+	case DA_RESET:	/* reset_store(): "1" only; no method left: ENOTTY */
+		if (strtoul(buf, &end, 0) != 1 || (*end && strcmp(end, "\n")))
+			return -EINVAL;
+		if (!d->nreset)
+			return -ENOTTY;
+		d->resets++;
+		if (d->f.reset_breaks)
+			d->f.allones = 1;
+		return 0;
 	case DA_ROM:	/* pci_write_rom(): "0\n" disables reads, anything else enables */
 		d->rom_enabled = !(len == 2 && buf[0] == '0');
 		return 0;

@@ -233,6 +233,15 @@ static int cmd_fault(char **t, int n)
 		d->f.unbind_hang = 1;
 		return 0;
 	}
+	/* A device that comes back broken: after its next reset, or now. */
+	if (n == 4 && strcmp(t[2], "reset") == 0 && strcmp(t[3], "allones") == 0) {
+		d->f.reset_breaks = 1;
+		return 0;
+	}
+	if (n == 3 && strcmp(t[2], "allones") == 0) {
+		d->f.allones = 1;
+		return 0;
+	}
 	if (n == 5 && strcmp(t[3], "errno") == 0) {
 		int e = errno_value(t[4]);
 		int *slot = !strcmp(t[2], "unbind") ? &d->f.unbind_errno :
@@ -259,7 +268,7 @@ static int cmd_fault(char **t, int n)
 		return 0;
 	}
 	return err(EINVAL, "fault: usage: fault ADDR unbind hang | unbind|bind|probe|override "
-		   "errno NAME | delay|async MS | unplug-after-writes N");
+		   "errno NAME | delay|async MS | unplug-after-writes N | reset allones | allones");
 }
 
 static int parse_group(const char *s, struct group **g)
@@ -472,6 +481,7 @@ static cJSON *device_json(const struct device *d)
 
 	cJSON_AddStringToObject(o, "address", d->addr);
 	cJSON_AddBoolToObject(o, "present", d->present);
+	cJSON_AddNumberToObject(o, "resets", d->resets);
 	cJSON_AddItemToObject(o, "driver", d->drv ? cJSON_CreateString(d->drv->name) : cJSON_CreateNull());
 	cJSON_AddItemToObject(o, "override", d->override ? cJSON_CreateString(d->override) : cJSON_CreateNull());
 	cJSON_AddItemToObject(o, "iommu_group", d->group >= 0 ? cJSON_CreateNumber(d->group) : cJSON_CreateNull());

@@ -272,8 +272,11 @@ static void build_device_dir(struct device *d)
 		node_file(d->dir, "subordinate_bus_number", 0444, K_DEV, DA_SUBORDINATE_BUS, d);
 	}
 	/* the kernel hides reset_method from a device without a reset method */
-	if (d->nreset_init)
+	if (d->nreset_init) {
 		node_file(d->dir, "reset_method", 0644, K_DEV, DA_RESET_METHOD, d);
+		/* pci_dev_reset_attr_is_visible(): write-only, where reset_fn */
+		node_file(d->dir, "reset", 0200, K_DEV, DA_RESET, d);
+	}
 	if (d->link.present) {	/* pcie_dev_attrs: PCI Express devices only */
 		node_file(d->dir, "current_link_speed", 0444, K_DEV, DA_LINK_SPEED, d);
 		node_file(d->dir, "current_link_width", 0444, K_DEV, DA_LINK_WIDTH, d);

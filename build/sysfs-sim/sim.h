@@ -93,6 +93,8 @@ struct faults {
 	int unbind_errno, bind_errno, probe_errno, override_errno;
 	int delay_ms, async_ms;
 	int unplug_after;	/* unplug once this many more writes completed */
+	int reset_breaks;	/* the next reset leaves it reading all ones */
+	int allones;		/* config space reads all ones: it stopped answering */
 };
 
 /* reset_method names, in the kernel's order (pci_reset_fn_methods[1..7]) */
@@ -139,6 +141,7 @@ struct device {
 	int rom_enabled;		/* "1" written to rom */
 	long long bind_visible_at;	/* async fault: bind nodes appear then */
 	struct faults f;
+	int resets;		/* writes to reset that succeeded */
 	struct node *dir;
 	int built_hints;
 };
@@ -218,7 +221,7 @@ enum { DA_VENDOR, DA_DEVICE, DA_SUBVENDOR, DA_SUBDEVICE, DA_CLASS, DA_REVISION, 
        DA_RESOURCE, DA_NUMA, DA_ENABLE, DA_MODALIAS, DA_UEVENT, DA_CONFIG, DA_OVERRIDE,
        DA_BOOT_VGA, DA_TOTALVFS, DA_NUMVFS, DA_VF_AUTOPROBE, DA_VFIO_DEV,
        DA_SECONDARY_BUS, DA_SUBORDINATE_BUS, DA_RESET_METHOD, DA_LINK_SPEED, DA_LINK_WIDTH,
-       DA_MAX_LINK_SPEED, DA_MAX_LINK_WIDTH, DA_ROM };
+       DA_MAX_LINK_SPEED, DA_MAX_LINK_WIDTH, DA_ROM, DA_RESET };
 enum { DRA_BIND, DRA_UNBIND, DRA_NEW_ID, DRA_REMOVE_ID };
 enum { BA_PROBE, BA_AUTOPROBE, BA_RESCAN };
 enum { NA_OPERSTATE, NA_FLAGS, NA_ADDRESS, NA_IFINDEX, NA_MTU, NA_CARRIER, NA_TYPE, NA_IFLINK,

@@ -470,7 +470,8 @@
                 h("td", { class: "addr", text: r.address }),
                 h("td", { class: "ids", text: r.vendor + ":" + r.device }),
                 h("td", { "data-original-driver": r.original_driver, text: r.original_driver || "no driver" }),
-                h("td", { class: "phase " + (r.phase === "bound" ? "ok" : "bad"), text: r.phase }),
+                h("td", { class: "phase " + (r.phase === "bound" ? "ok" : "bad"),
+                          text: r.phase + (r.reason ? ": " + r.reason : "") }),
                 h("td", { text: r.companion_of || "\u2013" }),
                 h("td", { text: r.remote || "\u2013" }),
                 h("td", { text: r.time || "" })));

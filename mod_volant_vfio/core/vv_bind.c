@@ -89,6 +89,64 @@ static int same_hardware(const vv_record_t *r, const vv_devinfo_t *d)
     return 0;
 }
 
+/* --- health ---------------------------------------------------------------- */
+
+/* Whether a device answers as itself: still on the bus, its config space
+ * readable and not all ones (what a device that stopped answering reads),
+ * its vendor and device IDs those of the record.  NULL when healthy, else
+ * why not. */
+static const char *health(vv_ctx_t *c, const char *addr, unsigned vendor,
+                          unsigned device)
+{
+    unsigned char cfg[4];
+    vv_sysdev_t *sd;
+    vv_addr_t a;
+    unsigned v, d;
+    int n;
+
+    vv_addr_parse(addr, &a);
+    if (vv_sysdev_open(c->p, c->h, &a, &sd)) {
+        return "it is gone from the bus";
+    }
+    n = vv_sysdev_read_config(sd, 0, cfg, sizeof(cfg));
+    vv_sysdev_close(sd);
+    if (n != 0) {
+        return apr_psprintf(c->p, "its config space cannot be read (%s)",
+                            strerror(-n));
+    }
+    v = (unsigned)cfg[0] | (unsigned)cfg[1] << 8;
+    d = (unsigned)cfg[2] | (unsigned)cfg[3] << 8;
+    if (v == 0xffff && d == 0xffff) {
+        return "its config space reads all ones (the device no longer "
+               "answers)";
+    }
+    if (v != vendor || d != device) {
+        return apr_psprintf(c->p, "it answers as %04x:%04x, not %04x:%04x",
+                            v, d, vendor, device);
+    }
+    return NULL;
+}
+
+static void set_phase(vv_ctx_t *c, vv_record_t *r, const char *phase);
+
+/* Keeps a device that failed its health check from the next VM. */
+static void quarantine(vv_ctx_t *c, vv_record_t *r, const char *why)
+{
+    r->reason = why;
+    vv_log(VV_LOG_ERR, VV_TAG(10616) "device %s quarantined: %s", r->address,
+           why);
+    set_phase(c, r, VV_PHASE_QUARANTINED);
+}
+
+static const char *how_to_clear(vv_ctx_t *c, const vv_record_t *r)
+{
+    return apr_psprintf(c->p, "a reset that passes the health check clears "
+                        "it (POST /api/v1/vfio/devices/reset, while it is on "
+                        "vfio-pci); otherwise, once it answers again (a host "
+                        "reboot), remove %s/devices/%s.json", c->pol->state_dir,
+                        r->address);
+}
+
 static int is_on_target(vv_ctx_t *c, const vv_devinfo_t *d)
 {
     return vv_device_on_vfio(d, c->pol->driver);
@@ -237,6 +295,20 @@ static vv_err_t *plan_bind(vv_ctx_t *c, const apr_array_header_t *addrs,
     }
     if ((e = expand_groups(c, plan))) {
         return e;
+    }
+    /* A device that came back broken goes to no VM until cleared. */
+    for (int i = 0; i < plan->nelts; i++) {
+        mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+        vv_record_t *r;
+        if ((e = vv_record_get(c->p, c->pol->state_dir, m->info->address,
+                               &r))) {
+            return e;
+        }
+        if (r && !strcmp(r->phase, VV_PHASE_QUARANTINED)) {
+            return vv_err(c->p, VV_E_STATE, "device %s is quarantined: %s; "
+                          "%s", m->info->address, r->reason ? r->reason
+                          : "it failed its health check", how_to_clear(c, r));
+        }
     }
     *out = plan;
     return NULL;
@@ -777,6 +849,19 @@ static vv_err_t *release(vv_ctx_t *c, mv_t *m)
     }
     m->out->outcome = m->rec ? "restored" : "unbound";
     if (m->rec) {
+        /* Back from a VM: is it still the device it was? */
+        const char *why = health(c, m->info->address, m->rec->vendor,
+                                 m->rec->device);
+        if (why) {
+            quarantine(c, m->rec, why);
+            m->out->outcome = "quarantined";
+            m->out->error = apr_psprintf(c->p, "device %s was released to %s "
+                                         "but failed its health check: %s; it "
+                                         "is quarantined: %s",
+                                         m->info->address, shown_driver(now),
+                                         why, how_to_clear(c, m->rec));
+            return vv_err(c->p, VV_E_KERNEL, "%s", m->out->error);
+        }
         drop(c, m->info->address);
     }
     return NULL;
@@ -825,6 +910,111 @@ vv_op_t *vv_unbind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
     return op;
 }
 
+/* --- reset ------------------------------------------------------------------ */
+
+/* What reset checks before it writes: each device one this module holds
+ * on the VFIO driver, admitted by the allowlist, with a reset method. */
+static vv_err_t *plan_reset(vv_ctx_t *c, const apr_array_header_t *addrs,
+                            apr_array_header_t **out)
+{
+    apr_array_header_t *plan = apr_array_make(c->p, 8, sizeof(mv_t *));
+    vv_err_t *e;
+
+    for (int i = 0; i < addrs->nelts; i++) {
+        const char *methods;
+        vv_devinfo_t *d;
+        mv_t *m;
+        if ((e = read_dev(c, APR_ARRAY_IDX(addrs, i, const char *), &d))) {
+            return e;
+        }
+        if (!vv_allowlist_match(c->pol->allow, d->vendor, d->device)) {
+            return vv_err(c->p, VV_E_NOT_ALLOWED, "device %s (%04x:%04x) not "
+                          "in allowlist (VolantVfioAllow)", d->address,
+                          d->vendor, d->device);
+        }
+        m = add_mv(plan, c->p, d, 1, NULL);
+        if ((e = vv_record_get(c->p, c->pol->state_dir, d->address,
+                               &m->rec))) {
+            return e;
+        }
+        if (!is_on_target(c, d) || !m->rec || !same_hardware(m->rec, d)) {
+            return vv_err(c->p, VV_E_STATE, "device %s is not held by this "
+                          "module on %s (driver: %s): reset resets devices it "
+                          "bound, between VMs", d->address, c->pol->driver,
+                          shown_driver(d->driver));
+        }
+        methods = vv_file_read(c->p, apr_pstrcat(c->p, d->path,
+                                                 "/reset_method", NULL));
+        if (!methods || !*methods || !vv_host_has(d->path, "reset")) {
+            return vv_err(c->p, VV_E_STATE, "device %s has no reset method "
+                          "(its reset_method is %s): it cannot be reset "
+                          "between VMs", d->address, methods ? "empty"
+                          : "absent");
+        }
+    }
+    *out = plan;
+    return NULL;
+}
+
+vv_op_t *vv_reset(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
+                  const apr_array_header_t *raw)
+{
+    vv_ctx_t ctx = { p, h, pol }, *c = &ctx;
+    vv_op_t *op = new_op(p);
+    apr_array_header_t *addrs = NULL, *plan = NULL;
+    vv_lock_t *lock = NULL;
+
+    if ((op->err = begin(c, "reset", raw, &addrs, &lock))) {
+        return op;
+    }
+    if (!(op->err = plan_reset(c, addrs, &plan))) {
+        for (int i = 0; i < plan->nelts; i++) {
+            mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+            m->out = outcome(op, p, m, "not_attempted");
+            m->out->group_path = group_node(c, m->info->group, 0);
+        }
+        /* A VM holding the group would have its device reset under it. */
+        if ((op->err = check_groups_free(c, plan))) {
+            for (int i = 0; i < plan->nelts; i++) {
+                APR_ARRAY_IDX(plan, i, mv_t *)->out->outcome = "refused";
+            }
+        }
+        for (int i = 0; !op->err && i < plan->nelts; i++) {
+            mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
+            const char *why;
+            vv_err_t *e = vv_step_reset(c, m->info->address);
+            if (!e && (why = health(c, m->info->address, m->rec->vendor,
+                                    m->rec->device))) {
+                quarantine(c, m->rec, why);
+                e = vv_err(p, VV_E_KERNEL, "device %s failed its health check "
+                           "after the reset: %s; it is quarantined: %s",
+                           m->info->address, why, how_to_clear(c, m->rec));
+                m->out->outcome = "quarantined";
+            }
+            else if (!e) {
+                if (!strcmp(m->rec->phase, VV_PHASE_QUARANTINED)) {
+                    vv_log(VV_LOG_NOTICE, VV_TAG(10617) "device %s passed its "
+                           "health check after a reset: out of quarantine",
+                           m->info->address);
+                    m->rec->reason = NULL;
+                    set_phase(c, m->rec, VV_PHASE_BOUND);
+                }
+                m->out->outcome = "reset";
+            }
+            else {
+                m->out->outcome = "failed";
+            }
+            if (e) {
+                m->out->error = e->msg;
+                op->err = e;
+            }
+        }
+    }
+    audit(c, "reset", op);
+    vv_lock_free(lock);
+    return op;
+}
+
 /* --- recovery --------------------------------------------------------------- */
 
 static void reconcile_one(vv_ctx_t *c, vv_record_t *r)
@@ -850,6 +1040,7 @@ static void reconcile_one(vv_ctx_t *c, vv_record_t *r)
         return;
     }
     if (!strcmp(r->phase, VV_PHASE_FAILED)
+        || !strcmp(r->phase, VV_PHASE_QUARANTINED)
         || (d->group >= 0 && vv_inuse_group_open(c->h, d->group))) {
         return; /* an operator's turn, or still held: leave it */
     }
@@ -940,8 +1131,9 @@ static cJSON *outcome_json(const vv_outcome_t *o)
     return j;
 }
 
-cJSON *vv_op_json(const vv_op_t *op, int bind, const char *driver)
+cJSON *vv_op_json(const vv_op_t *op, const char *verb, const char *driver)
 {
+    int bind = !strcmp(verb, "bind"), reset = !strcmp(verb, "reset");
     cJSON *j = cJSON_CreateObject(), *list, *devices;
 
     cJSON_AddBoolToObject(j, "success", op->err == NULL);
@@ -965,9 +1157,10 @@ cJSON *vv_op_json(const vv_op_t *op, int bind, const char *driver)
         snprintf(msg, sizeof(msg), bind ? "Devices successfully bound to %s "
                  "driver" : "Devices successfully unbound from %s driver",
                  driver);
-        cJSON_AddStringToObject(j, "message", msg);
-        list = cJSON_AddArrayToObject(j, bind ? "bound_devices"
-                                              : "unbound_devices");
+        cJSON_AddStringToObject(j, "message", reset ? "Devices successfully "
+                                "reset" : msg);
+        list = cJSON_AddArrayToObject(j, reset ? "reset_devices" : bind
+                                      ? "bound_devices" : "unbound_devices");
         for (int i = 0; i < op->devices->nelts; i++) {
             cJSON_AddItemToArray(list, cJSON_CreateString(
                 APR_ARRAY_IDX(op->devices, i, vv_outcome_t *)->address));

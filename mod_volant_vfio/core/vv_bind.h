@@ -53,13 +53,21 @@ vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
 vv_op_t *vv_unbind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
                    const apr_array_header_t *addrs);
 
+/* Resets devices the module holds on the VFIO driver (between VMs)
+ * through the kernel's reset file, then checks their health; one that
+ * fails is quarantined (its record keeps phase quarantined, bind refuses
+ * it), one that passes leaves quarantine. */
+vv_op_t *vv_reset(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
+                  const apr_array_header_t *addrs);
+
 /* Brings records left by an interrupted operation (a crash, kill -9) in
  * line with sysfs: an interrupted bind is rolled back, an interrupted
  * release finished.  Takes the lock; for the helper's start-up. */
 vv_err_t *vv_recover(apr_pool_t *p, const vv_host_t *h,
                      const vv_policy_t *pol);
 
-/* The HTTP body of an operation, in Volant's shape plus "devices". */
-cJSON *vv_op_json(const vv_op_t *op, int bind, const char *driver);
+/* The HTTP body of an operation, in Volant's shape plus "devices"; verb
+ * "bind", "unbind" or "reset". */
+cJSON *vv_op_json(const vv_op_t *op, const char *verb, const char *driver);
 
 #endif

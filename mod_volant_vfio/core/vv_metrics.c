@@ -10,7 +10,7 @@
 
 const char *const vv_metrics_phases[VV_METRICS_PHASES] = {
     VV_PHASE_BINDING, VV_PHASE_BOUND, VV_PHASE_UNBINDING, VV_PHASE_STUCK,
-    VV_PHASE_FAILED
+    VV_PHASE_FAILED, VV_PHASE_QUARANTINED
 };
 
 const char *vv_metrics_label(apr_pool_t *p, const char *value)

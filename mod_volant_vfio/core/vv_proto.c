@@ -7,7 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const ops[] = { "bind", "unbind", "status", "usage" };
+static const char *const ops[] = { "bind", "unbind", "reset", "status",
+                                   "usage" };
 
 static vv_err_t *bad(apr_pool_t *p, const char *why)
 {

@@ -128,6 +128,9 @@ cJSON *vv_record_to_json(const vv_record_t *r)
         cJSON_AddNullToObject(o, "original_driver_override");
     }
     cJSON_AddStringToObject(o, "phase", r->phase);
+    if (r->reason) {
+        cJSON_AddStringToObject(o, "reason", r->reason);
+    }
     if (r->companion_of) {
         cJSON_AddStringToObject(o, "companion_of", r->companion_of);
     }
@@ -225,6 +228,7 @@ static vv_record_t *from_json(apr_pool_t *p, const cJSON *o)
     /* Shown, never acted on: the nodes are handed over by the policy in
      * force, and given back to root whoever the record names. */
     r->owner = str_field(p, o, "owner");
+    r->reason = str_field(p, o, "reason");
     r->time = cJSON_IsNumber(t) ? (apr_time_t)t->valuedouble : 0;
     r->pid = cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0;
     return r;

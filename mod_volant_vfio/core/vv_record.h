@@ -21,6 +21,9 @@
 #define VV_PHASE_UNBINDING "unbinding" /* a release is moving it back */
 #define VV_PHASE_STUCK "stuck"         /* a kernel write did not return */
 #define VV_PHASE_FAILED "restore-failed" /* released, original not back */
+#define VV_PHASE_QUARANTINED "quarantined" /* failed its health check after
+                                              a reset or a release: no bind
+                                              until cleared */
 
 typedef struct vv_record {
     const char *address;
@@ -30,6 +33,7 @@ typedef struct vv_record {
     const char *phase;
     const char *companion_of; /* bound along with this address, or NULL */
     const char *remote;       /* the client that asked */
+    const char *reason;       /* quarantined: why, NULL otherwise */
     const char *owner;        /* VolantVfioGroupOwner entry the group node
                                  was handed to, NULL for none (root's) */
     apr_time_t time;

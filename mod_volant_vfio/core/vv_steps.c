@@ -72,6 +72,14 @@ vv_err_t *vv_step_override(vv_ctx_t *c, const char *addr, const char *name)
                           : "clearing driver_override") : NULL;
 }
 
+vv_err_t *vv_step_reset(vv_ctx_t *c, const char *addr)
+{
+    int rc = kwrite(c, apr_pstrcat(c->p, "bus/pci/devices/", addr, "/reset",
+                                   NULL), "1");
+
+    return rc ? write_err(c, rc, addr, "resetting it") : NULL;
+}
+
 vv_err_t *vv_step_unbind(vv_ctx_t *c, const char *addr, const char *driver)
 {
     const char *rel = apr_pstrcat(c->p, "bus/pci/drivers/", driver,

@@ -32,6 +32,10 @@ vv_err_t *vv_step_move(vv_ctx_t *c, const char *addr);
 vv_err_t *vv_step_restore(vv_ctx_t *c, const char *addr,
                           const vv_record_t *rec, const char **now);
 
+/* devices/<addr>/reset <- "1": the kernel resets the function by the
+ * first of its reset_method that works. */
+vv_err_t *vv_step_reset(vv_ctx_t *c, const char *addr);
+
 /* Whether driver is the target or a VFIO variant of it. */
 int vv_step_on_target(vv_ctx_t *c, const char *addr, const char *driver);
 

@@ -5,6 +5,7 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Whether a function's IDs may put it on the allowlist.  One whose
  * uevent does not tell (unreadable, gone, or without the IDs) is read
@@ -90,11 +91,22 @@ cJSON *vv_usage_report(apr_pool_t *p, const vv_host_t *h,
                        const char *state_dir, const vv_inuse_opts_t *opts,
                        vv_err_t **err)
 {
-    apr_array_header_t *wanted, *survey;
+    apr_array_header_t *wanted, *survey, *records = NULL;
+    apr_hash_t *quarantined = apr_hash_make(p);
     cJSON *body, *list;
 
     if ((*err = candidates(p, h, allow, state_dir, &wanted))) {
         return NULL;
+    }
+    /* A device kept from VMs says why. */
+    vv_record_list(p, state_dir, &records);
+    for (int i = 0; records && i < records->nelts; i++) {
+        const vv_record_t *r = APR_ARRAY_IDX(records, i, vv_record_t *);
+        if (!strcmp(r->phase, VV_PHASE_QUARANTINED)) {
+            apr_hash_set(quarantined, r->address, APR_HASH_KEY_STRING,
+                         r->reason ? r->reason : "it failed its health "
+                         "check");
+        }
     }
     survey = vv_inuse_survey(p, h, wanted, target_driver, opts);
     body = cJSON_CreateObject();
@@ -112,6 +124,11 @@ cJSON *vv_usage_report(apr_pool_t *p, const vv_host_t *h,
         }
         else {
             cJSON_AddNullToObject(o, "reason");
+        }
+        if (apr_hash_get(quarantined, u->device->address,
+                         APR_HASH_KEY_STRING)) {
+            cJSON_AddStringToObject(o, "quarantined", apr_hash_get(
+                quarantined, u->device->address, APR_HASH_KEY_STRING));
         }
         cJSON_AddItemToArray(list, o);
     }

@@ -20,6 +20,7 @@ my %want = (
     '/api/v1/vfio/devices/iommu-groups' => 'post',
     '/api/v1/vfio/devices/bind' => 'post',
     '/api/v1/vfio/devices/unbind' => 'post',
+    '/api/v1/vfio/devices/reset' => 'post',
     '/api/v1/vfio/devices/group-paths' => 'post',
     '/api/v1/vfio/devices' => 'get',
     '/api/v1/vfio/host' => 'get',

@@ -11,8 +11,9 @@
 # unprivileged user (vmm, the VolantVfioGroupOwner of the VM's httpd):
 # with the group nodes the API handed it and RLIMIT_MEMLOCK above its RAM
 # it works; with the limit below its RAM, or with the nodes root's as the
-# kernel makes them, it does not. After it exits, unbind gives nvme its
-# namespace back.
+# kernel makes them, it does not. Between VMs the API resets nvme (its
+# reset_method is flr) and checks its health; edu has no reset method.
+# After the VMM exits, unbind gives nvme its namespace back.
 use strict;
 use warnings;
 use Test::More;
@@ -180,6 +181,20 @@ subtest "what an unprivileged VMM still needs ($kernel)" => sub {
     is($s->{started}, 0, 'with the group node root\'s, as the kernel makes it, it does not start');
     like($s->{qemu_error} // '', qr{/dev/vfio/$ge: Permission denied},
         "it may not open the group: $s->{qemu_error}");
+};
+
+# Between VMs: the kernel's reset, then the health check.
+subtest "reset between VMs ($kernel)" => sub {
+    my $methods = guest_ok("cat /sys/bus/pci/devices/$nvme/reset_method");
+    chomp $methods;
+    my $r = api(POST => '/api/v1/vfio/devices/reset', { pci_addresses => [$nvme] });
+    is($r->{status}, 200, "nvme (reset_method: $methods) is reset") or diag $r->{content};
+    is($r->{json}{devices}[0]{outcome}, 'reset', 'and passes its health check');
+    is(driver_of($nvme), 'vfio-pci', 'still on vfio-pci');
+    $r = api(POST => '/api/v1/vfio/devices/reset', { pci_addresses => [$edu] });
+    is($r->{status}, 409, 'edu, which has no reset method: 409');
+    is($r->{json}{error}, "device $edu has no reset method (its reset_method is absent): it "
+        . 'cannot be reset between VMs', 'saying so');
 };
 
 $r = api(POST => '/api/v1/vfio/devices/unbind', { pci_addresses => [$edu, $nvme] });
