@@ -532,6 +532,20 @@ static vv_err_t *hand_over(vv_ctx_t *c, apr_array_header_t *plan,
     return first;
 }
 
+/* "USER:GROUP" of a group's node, looked up once per group (a group of
+ * 256 functions is one node). */
+static const char *node_owner(vv_ctx_t *c, apr_hash_t *seen, int group)
+{
+    const char *o = apr_hash_get(seen, &group, sizeof(group));
+
+    if (!o) {
+        int *key = apr_pmemdup(c->p, &group, sizeof(group));
+        o = vv_owner_of_node(c->p, c->h, group);
+        apr_hash_set(seen, key, sizeof(*key), o ? o : "");
+    }
+    return o && *o ? o : NULL;
+}
+
 static vv_err_t *run_moves(vv_ctx_t *c, apr_array_header_t *plan)
 {
     for (int i = 0; i < plan->nelts; i++) {
@@ -652,6 +666,7 @@ vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
     vv_ctx_t ctx = { p, h, pol }, *c = &ctx;
     vv_op_t *op = new_op(p);
     apr_array_header_t *addrs = NULL, *plan = NULL;
+    apr_hash_t *owners = apr_hash_make(p);
     vv_lock_t *lock = NULL;
 
     if ((op->err = begin(c, "bind", raw, &addrs, &lock))) {
@@ -671,7 +686,10 @@ vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
                 mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
                 m->out->group_path = group_node(c, m->info->group, 1);
             }
-            if ((op->err = hand_over(c, plan, c->pol->owner))) {
+            /* Without VolantVfioGroupOwner the nodes stay as the kernel
+             * (or udev, or whoever bound a group before) made them. */
+            if (c->pol->owner
+                && (op->err = hand_over(c, plan, c->pol->owner))) {
                 /* Nobody gets a group this bind could not finish. */
                 hand_over(c, plan, NULL);
                 roll_back(c, plan, plan->nelts - 1);
@@ -683,7 +701,7 @@ vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
                     set_phase(c, m->rec, VV_PHASE_BOUND);
                 }
                 m->out->owner = m->out->group_path
-                    ? vv_owner_of_node(c->p, c->h, m->info->group) : NULL;
+                    ? node_owner(c, owners, m->info->group) : NULL;
             }
         }
         else if (op->err->kind == VV_E_IN_USE) {

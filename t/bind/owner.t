@@ -17,7 +17,7 @@ use POSIX ();
 use VVTest;
 use VVSim;
 
-plan tests => 32;
+plan tests => 33;
 
 my $dev = '0000:04:00.0';    # an Intel NIC (igb) alone in its group
 my ($nobody, $daemon, $daemon_gid) = ((getpwnam 'nobody')[2], (getpwnam 'daemon')[2],
@@ -124,6 +124,12 @@ ok t_cmp($code, 200, 'a plain bind answers 200');
 ok t_cmp($body->{devices}[0]{owner}, 'root:root', 'the reply says root:root');
 ok t_cmp(node_stat(), '0:0 0600', 'the node is as the kernel made it');
 ok t_cmp(opens_as($nobody, 65534), 'Permission denied', 'and an unprivileged VMM cannot open it');
+# Ownership someone else gave the node (libvirt, an operator) survives a
+# bind here: without the directive the module changes no node.
+chown $daemon, $daemon_gid, $node or die "chown: $!";
+($code) = bind($dev);
+ok t_cmp([$code, node_stat()], [200, "$daemon:$daemon_gid 0600"],
+         'a bind of the bound device leaves an owner set by someone else');
 ($code) = unbind($dev);
 ok t_cmp($code, 200, 'unbind answers 200');
 ok t_cmp(driver_of($dev), 'igb', 'the device is back on igb');
