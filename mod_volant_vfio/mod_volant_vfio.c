@@ -108,6 +108,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
         vv_authz_config_report(s);
     }
+    vv_authz_names_init();
     if ((err = vv_config_finish(pconf))) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, VV_TAG(10001) "%s", err);
         return HTTP_INTERNAL_SERVER_ERROR;

@@ -5,6 +5,8 @@
 #include <mod_auth.h>
 #include <apr_strings.h>
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <unistd.h>
 #include <http_log.h>
 
 /* Set once the request has shown the configured key. */
@@ -140,8 +142,41 @@ static int check_authn(request_rec *r)
 
 /* --- browsers ----------------------------------------------------------- */
 
-/* A literal address (DNS rebinding cannot make one), localhost, or one of
- * the virtual host's own names (ServerName, ServerAlias). */
+/* The machine's own host name and its fully qualified form, read when the
+ * configuration is: names of this server whatever ServerName says (an
+ * attacker's DNS cannot make a request carry them). */
+static char own_name[256], own_fqdn[256];
+
+void vv_authz_names_init(void)
+{
+    struct addrinfo hints, *ai = NULL;
+
+    own_name[0] = own_fqdn[0] = '\0';
+    if (gethostname(own_name, sizeof(own_name) - 1) != 0) {
+        own_name[0] = '\0';
+        return;
+    }
+    own_name[sizeof(own_name) - 1] = '\0';
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_flags = AI_CANONNAME;
+    if (getaddrinfo(own_name, NULL, &hints, &ai) == 0 && ai
+        && ai->ai_canonname) {
+        apr_cpystrn(own_fqdn, ai->ai_canonname, sizeof(own_fqdn));
+    }
+    if (ai) {
+        freeaddrinfo(ai);
+    }
+}
+
+static int own_host(const char *h)
+{
+    return (own_name[0] && !strcasecmp(h, own_name))
+        || (own_fqdn[0] && !strcasecmp(h, own_fqdn));
+}
+
+/* A literal address (DNS rebinding cannot make one), localhost, the
+ * machine's own name, or one of the virtual host's own names (ServerName,
+ * ServerAlias). */
 static int host_ok(request_rec *r)
 {
     const server_rec *s = r->server;
@@ -158,7 +193,7 @@ static int host_ok(request_rec *r)
         h++;
     }
     if (inet_pton(AF_INET, h, addr) == 1 || inet_pton(AF_INET6, h, addr) == 1
-        || !strcasecmp(h, "localhost")
+        || !strcasecmp(h, "localhost") || own_host(h)
         || (s->server_hostname && !strcasecmp(h, s->server_hostname))) {
         return 1;
     }
@@ -253,7 +288,25 @@ vv_err_t *vv_authz_check(request_rec *r)
     vv_http_challenge(r);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, VV_TAG(10503)
                   "missing or wrong API key for %s", r->uri);
-    return vv_err(r->pool, VV_E_AUTH, "invalid api key");
+    return vv_err(r->pool, VV_E_AUTH, "%s", vv_authz_denied_text(r));
+}
+
+const char *vv_authz_denied_text(const request_rec *r)
+{
+    const char *a = r->args;
+
+    while (a && *a) {
+        if (!strncasecmp(a, "api_key=", 8) || !strcasecmp(a, "api_key")
+            || !strncasecmp(a, "api_key&", 8)) {
+            return "invalid api key: a key in the URL (?api_key=) is not "
+                   "taken, because URLs end up in access logs; send it in "
+                   "the X-API-Key header (or X-Volant-API-Key, or "
+                   "Authorization: Bearer)";
+        }
+        a = strchr(a, '&');
+        a = a ? a + 1 : NULL;
+    }
+    return "invalid api key";
 }
 
 void vv_authz_register(apr_pool_t *p)

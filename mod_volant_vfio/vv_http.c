@@ -1,4 +1,5 @@
 #include "vv_http.h"
+#include "vv_authz.h"
 #include "vv_config.h"
 #include "core/vv_request.h"
 
@@ -272,6 +273,8 @@ static apr_status_t error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         body = error_body(apr_table_get(r->notes, VV_NOTE_ERROR)
                           ? apr_table_get(r->notes, VV_NOTE_ERROR)
+                          : r->status == HTTP_UNAUTHORIZED
+                          ? vv_authz_denied_text(r)
                           : status_text(r->pool, r->status));
         text = cJSON_PrintUnformatted(body);
         cJSON_Delete(body);

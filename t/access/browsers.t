@@ -14,7 +14,7 @@ use Apache::TestRequest ();
 use Apache::TestUtil qw(t_cmp);
 use VVTest;
 
-plan tests => 17;
+plan tests => 21;
 
 my $key = 'test-key-0123456789abcdef';
 my $path = api('/devices/info');
@@ -25,6 +25,21 @@ ok t_cmp([$code, $b->{error}],
          [403, 'host attacker.example is not a name of this server (DNS rebinding?): use its name or address'],
          'a rebinding Host: 403 naming it');
 ok t_cmp(is_json_error($res, $b) ? 1 : 0, 1, 'as JSON');
+# The machine's own names are names of this server, whatever ServerName
+# says (make run names 127.0.0.1 only): its host name and its FQDN.
+{
+    use Socket qw(getaddrinfo AI_CANONNAME);
+    use Sys::Hostname qw(hostname);
+    my $short = hostname();
+    my ($err, @ai) = getaddrinfo($short, undef, { flags => AI_CANONNAME });
+    my $fqdn = !$err && @ai && $ai[0]{canonname} ? $ai[0]{canonname} : $short;
+    for my $name ($short, $fqdn, uc $short) {
+        my ($c) = post_as('default', $path, $body, Host => $name);
+        ok t_cmp($c, 200, "Host: $name (this machine's own name) is served");
+    }
+    ($code) = post_as('default', $path, $body, Host => "$short.attacker.example");
+    ok t_cmp($code, 403, 'a name that only starts with it is still refused');
+}
 ($code) = post_as('vv_key', $path, $body, Host => 'attacker.example');
 ok t_cmp($code, 403, 'refused before the key is asked for (403, not 401)');
 ($code) = post_as('default', $path, $body, Host => '127.0.0.1');
