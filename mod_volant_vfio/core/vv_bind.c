@@ -745,9 +745,12 @@ static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
         if (m->rec && !same_hardware(m->rec, d)) {
             m->rec = NULL;
         }
-        /* A record in a transitional phase is a release to finish. */
-        if (!is_on_target(c, d) && !(m->rec && strcmp(m->rec->phase,
-                                                      VV_PHASE_BOUND))) {
+        /* A record in a transitional phase is a release to finish; a
+         * quarantined device off the VFIO driver has nothing to release
+         * (and its quarantine is not an unbind's to end). */
+        if (!is_on_target(c, d)
+            && !(m->rec && strcmp(m->rec->phase, VV_PHASE_BOUND)
+                 && strcmp(m->rec->phase, VV_PHASE_QUARANTINED))) {
             return vv_err(c->p, VV_E_KERNEL, "device %s not bound to vfio-pci",
                           d->address);
         }

@@ -14,7 +14,7 @@ use Apache::TestUtil qw(t_cmp);
 use VVTest;
 use VVSim;
 
-plan tests => 33;
+plan tests => 34;
 
 my $dev = '0000:04:00.0';    # igb, alone in its group, flr and bus reset
 my $other = '0000:09:00.0';  # an NVMe drive nobody uses
@@ -112,6 +112,9 @@ ok t_cmp([driver_of($dev), phase($dev)], ['igb', 'quarantined'],
          'back on igb, its record kept, quarantined');
 ($code) = bind($dev);
 ok t_cmp($code, 409, 'and no VM gets it');
+($code, $body) = unbind($dev);
+ok t_cmp([$code, $body->{error}, phase($dev)], [500, "device $dev not bound to vfio-pci", 'quarantined'],
+         'an unbind of it, on its host driver: "not bound", the quarantine kept');
 sim("clear $dev");
 ($code) = bind($dev);
 ok t_cmp($code, 409, 'answering again does not clear it by itself');
