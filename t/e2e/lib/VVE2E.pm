@@ -9,6 +9,10 @@ package VVE2E;
 #   VV_E2E_KERNEL    the kernel series of this run: 6.1 or 6.12
 #   VV_E2E_KVER      its release (uname -r in the guest)
 #   VV_E2E_FIDELITY_OUT  where fidelity.t keeps the kernel's scenario results
+# and, for t/e2e/reboot.t only (build/e2e/run's reboot sequence):
+#   VV_E2E_REBOOT_DIR  where reboot_vm asks build/e2e/run for a reboot
+#   VV_E2E_BOOT_N      the number of the current boot of the sequence (1...)
+#   VV_E2E_BOOT_MAP    its device map's name ("default": devices.map)
 use strict;
 use warnings;
 use Exporter 'import';
@@ -18,7 +22,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(base dev devices api guest guest_ok driver_of group_of
     wait_until require_vm require_module hold_start hold_stop sysfs_info
-    pci_ids_name restore_boot_state boot_state_drift);
+    pci_ids_name restore_boot_state boot_state_drift reboot_vm);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 my $http = HTTP::Tiny->new(timeout => 60, keep_alive => 0);
@@ -204,6 +208,38 @@ sub hold_start {
 sub hold_stop {
     my ($name) = @_;
     return guest("vv-hold stop $name");
+}
+
+# reboot_vm([MAP]) -> {boot => N, map => NAME, devices => FILE}: reboots the
+# VM of the reboot sequence and returns once the new boot answers; MAP names
+# the device map of the new boot (build/e2e/maps/MAP.map over devices.map;
+# default "default", devices.map itself). build/e2e/run does the reboot
+# (the guest's vv-reboot, then a new QEMU process on the same state disk)
+# and hands back the new boot's URLs, which the other helpers then use.
+# Dies when the reboot fails.
+sub reboot_vm {
+    my ($map) = @_;
+    $map //= 'default';
+    my $dir = $ENV{VV_E2E_REBOOT_DIR} or die "VV_E2E_REBOOT_DIR not set: not in build/e2e/run's reboot sequence\n";
+    unlink "$dir/reply";
+    open my $fh, '>', "$dir/request.tmp" or die "$dir/request.tmp: $!\n";
+    print $fh "map=$map\n";
+    close $fh or die "$dir/request.tmp: $!\n";
+    rename "$dir/request.tmp", "$dir/request" or die "$dir/request: $!\n";
+    my $secs = $ENV{VV_E2E_REBOOT_TIMEOUT} || 300;
+    wait_until($secs, sub { -f "$dir/reply" })
+        or die "no reboot within ${secs}s (build/e2e/run's reboot sequence did not answer)\n";
+    open $fh, '<', "$dir/reply" or die "$dir/reply: $!\n";
+    my %r = map { /^(\w+)=(.*)$/ ? ($1 => $2) : () } <$fh>;
+    close $fh;
+    unlink "$dir/reply";
+    die "reboot failed: " . ($r{reason} // 'no reason given') . "\n" unless ($r{status} // '') eq 'ok';
+    $ENV{VV_E2E_BASE} = $r{base};
+    $ENV{VV_E2E_CONTROL} = $r{control};
+    $ENV{VV_E2E_REF_BASE} = $r{ref_base};
+    $ENV{VV_E2E_BOOT_N} = $r{boot};
+    $ENV{VV_E2E_BOOT_MAP} = $r{map};
+    return { boot => $r{boot}, map => $r{map}, devices => $r{devices} };
 }
 
 # Used by build/e2e/run: wait until both httpd and the control channel
