@@ -9,6 +9,7 @@ WARN      := -std=c11 -Wall -Wextra -Werror
 OUT       := build/out
 MOD       := mod_volant_vfio
 SO        := $(MOD)/.libs/mod_volant_vfio.so
+CLAIM     := $(MOD)/tools/volant-vfio-claim
 
 CORE_SRC  := $(wildcard $(MOD)/core/*.c)
 GLUE_SRC  := $(MOD)/mod_volant_vfio.c $(MOD)/vv_config.c $(MOD)/vv_http.c \
@@ -31,7 +32,17 @@ all: module
 deps:
 	@build/install-deps build
 
-module: deps $(SO)
+module: deps $(SO) $(CLAIM)
+
+# The udev rule's helper: the core's claim, as a small program, hardened
+# as Debian builds its programs (dpkg-buildflags with hardening=+all).
+CLAIM_HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+    -fstack-clash-protection -fcf-protection -fPIE -pie \
+    -Wl,-z,relro -Wl,-z,now
+$(CLAIM): $(MOD)/tools/volant-vfio-claim.c $(CORE_SRC) $(HEADERS)
+	$(CC) $(WARN) -D_GNU_SOURCE -O2 $(CLAIM_HARDEN) $(APR_CFLAGS) \
+	    -I/usr/include/cjson -I$(MOD) -o $@ $< $(CORE_SRC) -Wl,--as-needed \
+	    $(APR_LIBS) -lcjson -lpci -lmnl
 
 $(MOD)/vv_openapi_doc.c: $(MOD)/openapi.json build/embed-openapi
 	build/embed-openapi $< > $@.tmp && mv $@.tmp $@
@@ -192,6 +203,7 @@ test-apt-lock:
 clean:
 	rm -rf $(OUT) $(MOD)/.libs $(MOD)/core/.libs $(MOD)/*.lo $(MOD)/*.la \
 	    $(MOD)/*.o $(MOD)/*.slo $(MOD)/core/*.lo $(MOD)/core/*.o \
-	    $(MOD)/core/*.slo $(MOD)/vv_openapi_doc.c $(MOD)/vv_console_assets.c t/tmp
+	    $(MOD)/core/*.slo $(MOD)/vv_openapi_doc.c $(MOD)/vv_console_assets.c t/tmp \
+	    $(CLAIM)
 	-$(MAKE) -s -C build/sysfs-sim clean
 	-[ -f t/TEST.PL ] && perl t/TEST.PL -clean >/dev/null 2>&1 || true

@@ -36,6 +36,7 @@ static const vv_route_t routes[] = {
     { VV_API_BASE "/metrics", M_GET, vv_api_metrics, 0 },
     { VV_API_BASE "/records", M_GET, vv_api_records, 0 },
     { VV_API_BASE "/usage", M_GET, vv_api_usage, 0 },
+    { VV_HEALTHZ_PATH, M_GET, vv_api_healthz, 0 },
     { VV_OPENAPI_PATH, M_GET, NULL, 0 }, /* served as embedded text */
 };
 
@@ -54,7 +55,8 @@ int vv_is_api_uri(const char *uri)
     size_t n = sizeof(VV_API_BASE) - 1;
 
     return uri && ((!strncmp(uri, VV_API_BASE, n) && (!uri[n] || uri[n] == '/'))
-                   || !strcmp(uri, VV_OPENAPI_PATH));
+                   || !strcmp(uri, VV_OPENAPI_PATH)
+                   || !strcmp(uri, VV_HEALTHZ_PATH));
 }
 
 int vv_is_ours(request_rec *r)

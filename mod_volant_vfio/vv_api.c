@@ -8,6 +8,7 @@
 #include "core/vv_pci.h"
 #include "core/vv_proto.h"
 #include "core/vv_ready.h"
+#include "core/vv_record.h"
 #include "core/vv_request.h"
 
 #include <apr_hash.h>
@@ -470,7 +471,7 @@ static vv_err_t *operate(vv_call_t *c, const char *op)
     const vv_owner_t *to;
     cJSON *body;
     vv_err_t *e;
-    int kind;
+    int kind, persist = 0;
 
     if (!(e = vv_request_parsed(c->p, c->req, &addrs))
         && addrs->nelts > VV_PROTO_MAX_ADDRESSES) {
@@ -480,7 +481,8 @@ static vv_err_t *operate(vv_call_t *c, const char *op)
     /* Who gets the group nodes: a bind may name one of the configured
      * owners (the helper checks again). */
     if (!e && !strcmp(op, "bind")
-        && !(e = vv_request_owner(c->p, c->req, &owner))) {
+        && !(e = vv_request_owner(c->p, c->req, &owner))
+        && !(e = vv_request_persist(c->p, c->req, &persist))) {
         e = vv_owner_pick(c->p, vv_conf_owners(c->r->server), owner, &to);
     }
     if (e) {
@@ -491,7 +493,8 @@ static vv_err_t *operate(vv_call_t *c, const char *op)
         APR_ARRAY_PUSH(canon, const char *) =
             APR_ARRAY_IDX(addrs, i, vv_addr_t).text;
     }
-    if ((e = vv_helper_call_owner(c->r, op, canon, owner, &kind, &body))) {
+    if ((e = vv_helper_call_bind(c->r, op, canon, owner, persist, &kind,
+                                 &body))) {
         return e;
     }
     reply(c, body);
@@ -561,6 +564,29 @@ vv_err_t *vv_api_devices(vv_call_t *c)
 static void problem(cJSON *list, const char *text)
 {
     cJSON_AddItemToArray(list, cJSON_CreateString(text));
+}
+
+/* Persistent bindings that are not in force after a boot: a card that
+ * changed (never claimed), or one a host driver kept. */
+static void persistent_warnings(apr_pool_t *p, const cJSON *status,
+                                apr_array_header_t *warnings)
+{
+    const cJSON *moved = cJSON_GetObjectItemCaseSensitive(status, "moved");
+    const cJSON *r;
+
+    cJSON_ArrayForEach(r, moved) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(r, "address");
+        const cJSON *ph = cJSON_GetObjectItemCaseSensitive(r, "phase");
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(r, "reason");
+        if (!cJSON_IsString(a) || !cJSON_IsString(ph)
+            || (strcmp(ph->valuestring, VV_PHASE_CHANGED)
+                && strcmp(ph->valuestring, VV_PHASE_UNCLAIMED))) {
+            continue;
+        }
+        APR_ARRAY_PUSH(warnings, const char *) = apr_psprintf(p,
+            "persistent binding of %s not in force (%s): %s", a->valuestring,
+            ph->valuestring, cJSON_IsString(why) ? why->valuestring : "");
+    }
 }
 
 vv_err_t *vv_api_host(vv_call_t *c)
@@ -650,6 +676,7 @@ vv_err_t *vv_api_host(vv_call_t *c)
                 "%d, not root: bind and unbind will fail with permission "
                 "denied; start httpd as root", (int)euid->valuedouble));
     }
+    persistent_warnings(c->p, status, warnings);
     cJSON_AddItemToObject(out, "warnings", strings_json(warnings));
     return NULL;
 }
@@ -718,6 +745,44 @@ vv_err_t *vv_api_records(vv_call_t *c)
     if (moved && !cJSON_IsArray(moved)) {
         cJSON_Delete(moved);
     }
+    return NULL;
+}
+
+/* --- GET /healthz --------------------------------------------------------- */
+
+/* Volant's installation guide polls it: 200 while the privileged helper
+ * answers (every operation goes through it), 503 with the reason when it
+ * does not.  Nothing is scanned or read: a ping of the helper. */
+vv_err_t *vv_api_healthz(vv_call_t *c)
+{
+    cJSON *body = NULL, *out;
+    const cJSON *euid;
+    vv_err_t *e;
+    int kind;
+
+    if ((e = vv_helper_call(c->r, "ping", NULL, &kind, &body))) {
+        out = reply(c, cJSON_CreateObject());
+        cJSON_AddStringToObject(out, "status", "unavailable");
+        cJSON_AddStringToObject(out, "error", e->kind == VV_E_TIMEOUT
+                                ? "the privileged helper did not answer "
+                                  "within 3 s (stopped or overloaded; see "
+                                  "the error log)"
+                                : apr_pstrcat(c->p, e->msg, " (see the error "
+                                              "log)", NULL));
+        return vv_err(c->p, VV_E_HELPER, "%s", e->msg);
+    }
+    body = vv_json_own(c->p, body);
+    euid = cJSON_GetObjectItemCaseSensitive(body, "euid");
+    if (!cJSON_IsNumber(euid) || euid->valuedouble != 0) {
+        out = reply(c, cJSON_CreateObject());
+        cJSON_AddStringToObject(out, "status", "unavailable");
+        cJSON_AddStringToObject(out, "error", "the privileged helper does "
+                                "not run as root: bind and unbind would fail; "
+                                "start httpd as root");
+        return vv_err(c->p, VV_E_HELPER, "privileged helper not root");
+    }
+    out = reply(c, cJSON_CreateObject());
+    cJSON_AddStringToObject(out, "status", "ok");
     return NULL;
 }
 

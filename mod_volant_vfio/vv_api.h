@@ -19,7 +19,8 @@ typedef vv_err_t *vv_endpoint_fn(vv_call_t *c);
 vv_endpoint_fn vv_api_info, vv_api_validate, vv_api_iommu_groups,
     vv_api_group_paths, vv_api_bind, vv_api_unbind, vv_api_reset,
     vv_api_devices,
-    vv_api_host, vv_api_metrics, vv_api_records, vv_api_usage;
+    vv_api_host, vv_api_metrics, vv_api_records, vv_api_usage,
+    vv_api_healthz;
 
 /* The failure body of bind and unbind: {"success": false, ...}. */
 cJSON *vv_api_op_failure(const char *msg);

@@ -274,6 +274,7 @@ static vv_policy_t *policy_for(apr_pool_t *p, const vv_request_t *req,
     pol->timeout_ms = vv_conf_op_timeout(s) * 1000;
     pol->state_dir = vv_conf_state_dir();
     pol->remote = req->remote;
+    pol->vhost = vhost_id(s);
     return pol;
 }
 
@@ -385,6 +386,14 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper,
                        "requests are in progress; retry");
     }
     reply = cJSON_CreateObject();
+    if (!strcmp(req->op, "ping")) {
+        /* GET /healthz: that the helper answers, nothing read. */
+        cJSON *body = cJSON_AddObjectToObject(reply, "body");
+        cJSON_AddNumberToObject(body, "pid", helper);
+        cJSON_AddNumberToObject(body, "euid", geteuid());
+        cJSON_AddNumberToObject(reply, "kind", 0);
+        return reply;
+    }
     if (!strcmp(req->op, "status")) {
         cJSON_AddItemToObject(reply, "body", status_body(p, helper));
         cJSON_AddNumberToObject(reply, "kind", 0);
@@ -401,6 +410,7 @@ static cJSON *reply_for(apr_pool_t *p, const vv_request_t *req, pid_t helper,
     }
     else {
         vv_policy_t *mine = policy_for(p, req, s);
+        mine->persist = req->persist;
         e = vv_record_init(p, mine->state_dir);
         /* The worker checked the owner; the helper decides again, by its
          * own copy of the configuration. */
@@ -580,6 +590,86 @@ static void accept_one(int lfd, pid_t helper)
     close(fd);
 }
 
+/* A persistent binding in force whose group node should be handed to an
+ * owner but is root's: the kernel made it at boot. */
+static int node_is_roots(apr_pool_t *p, const vv_record_t *r)
+{
+    vv_devinfo_t *d;
+    const char *now;
+    vv_addr_t a;
+
+    if (strcmp(r->phase, VV_PHASE_BOUND) || !r->owner
+        || !vv_addr_parse(r->address, &a)
+        || vv_device_read(p, vv_conf_host(), &a, &d) || d->group < 0) {
+        return 0;
+    }
+    now = vv_owner_of_node(p, vv_conf_host(), d->group);
+    return now && !strcmp(now, "root:root");
+}
+
+/* Persistent bindings a host driver took at boot (a built-in driver, one
+ * loaded before the udev rule ran, or no rule installed) go back to the
+ * VFIO driver through the ordinary bind, under the main server's policy,
+ * one bind per group-node owner their records name; and those the rule
+ * claimed get their nodes handed to that owner (the kernel made them
+ * root's).  Each is logged by the bind's audit line. */
+static void reclaim(apr_pool_t *p, vv_request_t *req)
+{
+    apr_array_header_t *records = NULL;
+    apr_hash_t *by_owner = apr_hash_make(p);
+    const char *dir = vv_conf_state_dir();
+
+    vv_record_list(p, dir, &records);
+    for (int i = 0; records && i < records->nelts; i++) {
+        vv_record_t *r = APR_ARRAY_IDX(records, i, vv_record_t *);
+        const char *key = apr_psprintf(p, "%" APR_INT64_T_FMT " %s",
+                                       (apr_int64_t)r->vhost,
+                                       r->owner ? r->owner : "");
+        apr_array_header_t *list;
+        if (!r->persist || (strcmp(r->phase, VV_PHASE_UNCLAIMED)
+                            && !node_is_roots(p, r))) {
+            continue;
+        }
+        if (!(list = apr_hash_get(by_owner, key, APR_HASH_KEY_STRING))) {
+            list = apr_array_make(p, 4, sizeof(vv_record_t *));
+            apr_hash_set(by_owner, key, APR_HASH_KEY_STRING, list);
+        }
+        APR_ARRAY_PUSH(list, vv_record_t *) = r;
+    }
+    for (apr_hash_index_t *hi = apr_hash_first(p, by_owner); hi;
+         hi = apr_hash_next(hi)) {
+        const void *key;
+        void *list;
+        const vv_record_t *first;
+        server_rec *s = hs.main;
+        vv_policy_t *pol;
+        vv_op_t *op;
+        apr_hash_this(hi, &key, NULL, &list);
+        first = APR_ARRAY_IDX((apr_array_header_t *)list, 0, vv_record_t *);
+        /* The policy of the virtual host the binding was made through
+         * while it is configured, else the main server's. */
+        for (int i = 0; i < hs.nservers; i++) {
+            if (vhost_id(hs.servers[i]) == first->vhost) {
+                s = hs.servers[i];
+            }
+        }
+        pol = policy_for(p, req, s);
+        pol->persist = 1;
+        /* The owner entry it was made with while it is configured, else
+         * the default one (none without VolantVfioGroupOwner). */
+        if (vv_owner_pick(p, vv_conf_owners(s), first->owner, &pol->owner)) {
+            vv_owner_pick(p, vv_conf_owners(s), NULL, &pol->owner);
+        }
+        op = vv_reclaim(p, vv_conf_host(), pol, list);
+
+        if (op->err) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, hs.main, VV_TAG(20026)
+                         "helper: persistent bindings not re-established at "
+                         "start-up: %s", op->err->msg);
+        }
+    }
+}
+
 /* Records an interrupted operation left behind are settled in the
  * background, under the lock, while the helper already answers. */
 static void start_recovery(int lfd)
@@ -599,6 +689,9 @@ static void start_recovery(int lfd)
     if ((e = vv_recover(p, vv_conf_host(), policy_for(p, &req, hs.main)))) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, hs.main, VV_TAG(20006)
                      "helper: recovery: %s", e->msg);
+    }
+    else {
+        reclaim(p, &req);
     }
     apr_pool_destroy(p);
     helper_exit(0);
@@ -917,30 +1010,35 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
                          const apr_array_header_t *addrs, int *kind,
                          cJSON **body)
 {
-    return vv_helper_call_owner(r, op, addrs, NULL, kind, body);
+    return vv_helper_call_bind(r, op, addrs, NULL, 0, kind, body);
 }
 
-vv_err_t *vv_helper_call_owner(request_rec *r, const char *op,
-                               const apr_array_header_t *addrs,
-                               const char *owner, int *kind, cJSON **body)
+vv_err_t *vv_helper_call_bind(request_rec *r, const char *op,
+                              const apr_array_header_t *addrs,
+                              const char *owner, int persist, int *kind,
+                              cJSON **body)
 {
     int n = addrs ? addrs->nelts : 0, fd = -1;
     /* The helper bounds each write; this only guards against a helper that
      * stops answering: the lock wait, then a few writes per device. */
     apr_int64_t wait = (apr_int64_t)vv_conf_op_timeout(r->server) * 1000
                        * (2 + 4 * n) + 5000;
-    int wait_ms = wait > INT_MAX ? INT_MAX : (int)wait;
+    /* A ping (GET /healthz) reports a helper that does not answer at once
+     * as down: its pollers have timeouts of their own. */
+    int wait_ms = !strcmp(op, "ping") ? 3000
+        : wait > INT_MAX ? INT_MAX : (int)wait;
     cJSON *req, *reply, *k;
     char *json;
     size_t len;
     vv_err_t *e;
 
     /* A status query is answered at once: no waiting out a restart. */
-    if ((e = connect_helper(r->pool, strcmp(op, "status") != 0, &fd))) {
+    if ((e = connect_helper(r->pool, strcmp(op, "status") != 0
+                            && strcmp(op, "ping") != 0, &fd))) {
         return e;
     }
     req = vv_proto_request(op, addrs, r->useragent_ip, server_index(r->server),
-                           vhost_id(r->server), hs.secret, owner);
+                           vhost_id(r->server), hs.secret, owner, persist);
     e = vv_proto_send(r->pool, fd, req, VV_PROTO_MAX_FRAME, 5000);
     cJSON_Delete(req);
     /* A helper at its limit answers "busy" without reading the request:

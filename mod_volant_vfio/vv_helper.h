@@ -23,9 +23,10 @@ vv_err_t *vv_helper_call(request_rec *r, const char *op,
                          cJSON **body);
 
 /* The same, for a bind naming the owner of the group nodes (NULL: the
- * configured default). */
-vv_err_t *vv_helper_call_owner(request_rec *r, const char *op,
-                               const apr_array_header_t *addrs,
-                               const char *owner, int *kind, cJSON **body);
+ * configured default) and whether the binding persists across reboots. */
+vv_err_t *vv_helper_call_bind(request_rec *r, const char *op,
+                              const apr_array_header_t *addrs,
+                              const char *owner, int persist, int *kind,
+                              cJSON **body);
 
 #endif

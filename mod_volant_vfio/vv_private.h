@@ -27,14 +27,16 @@ extern module AP_MODULE_DECLARE_DATA volant_vfio_module;
  * on our behalf (an access refusal before the handler runs). */
 #define VV_NOTE_ERROR "volant-vfio-error"
 
-/* Where the API lives (API.md): every route is below it, or /openapi. */
+/* Where the API lives (API.md): every route is below it, or is /openapi
+ * or /healthz. */
 #define VV_API_BASE "/api/v1/vfio"
 #define VV_OPENAPI_PATH "/openapi"
+#define VV_HEALTHZ_PATH "/healthz"
 
 /* Whether the request is in a location that SetHandler hands to us. */
 int vv_is_ours(request_rec *r);
 
-/* Whether a URI is the API's: below VV_API_BASE, or /openapi. */
+/* Whether a URI is the API's: below VV_API_BASE, /openapi or /healthz. */
 int vv_is_api_uri(const char *uri);
 
 #endif

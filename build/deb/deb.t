@@ -32,7 +32,10 @@ my $records = '/var/lib/volant-vfio';
 my $syspid = '/var/run/apache2/apache2.pid';
 my $policy = '/usr/sbin/policy-rc.d';
 my @conffiles = map { "$avail/volant_vfio.$_" } qw(conf load);
-my @ours = ($so, @conffiles, map({ "$enabled/volant_vfio.$_" } qw(load conf)));
+my $claim = '/usr/libexec/volant-vfio/volant-vfio-claim';
+my $rule = '/usr/lib/udev/rules.d/60-volant-vfio.rules';
+my @ours = ($so, @conffiles, map({ "$enabled/volant_vfio.$_" } qw(load conf)),
+            $claim, $rule, '/usr/libexec/volant-vfio');
 
 plan skip_all => 'installs a package: run as root' if $> != 0;
 
@@ -197,7 +200,14 @@ ok(@st && -d _ && ($st[2] & 07777) == 0700 && $st[4] == 0 && $st[5] == 0,
 ($rc, $out) = run("dpkg -L $pkg");
 my %listed = map { $_ => 1 } split /\n/, $out;
 ok($listed{$_}, "dpkg -L lists $_")
-    for $so, @conffiles, "/usr/share/doc/$pkg/copyright";
+    for $so, @conffiles, "/usr/share/doc/$pkg/copyright", $claim, $rule;
+my @cst = stat $claim;
+ok(@cst && ($cst[2] & 07777) == 0755 && $cst[4] == 0, "$claim: root's, 0755");
+($rc, $out) = run("'$claim' 2>&1");
+ok($rc == 2 && $out =~ /^usage: volant-vfio-claim /, "$claim runs (usage, exit 2)")
+    or diag($out);
+like(slurp($rule), qr{^ACTION=="add", SUBSYSTEM=="pci", TEST=="/var/lib/volant-vfio/devices/\$kernel\.json", RUN\+="\Q$claim\E \$kernel"$}m,
+     "$rule runs it for a PCI device with a record");
 ($rc, $out) = run('apache2ctl configtest');
 ok($rc == 0 && $out =~ /Syntax OK/, 'apache2ctl configtest passes') or diag($out);
 is(-e $syspid ? slurp($syspid) : undef, $syspid_before,

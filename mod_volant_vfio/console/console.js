@@ -466,12 +466,14 @@
         append(note, state.records.length ? "" : "No device is held by this module.");
         show($("records-table"), state.records.length > 0);
         state.records.forEach(function (r) {
-            append(body, h("tr", { "data-record": r.address, "data-phase": r.phase },
+            append(body, h("tr", { "data-record": r.address, "data-phase": r.phase,
+                                   "data-persist": r.persist ? "true" : "false" },
                 h("td", { class: "addr", text: r.address }),
                 h("td", { class: "ids", text: r.vendor + ":" + r.device }),
                 h("td", { "data-original-driver": r.original_driver, text: r.original_driver || "no driver" }),
                 h("td", { class: "phase " + (r.phase === "bound" ? "ok" : "bad"),
                           text: r.phase + (r.reason ? ": " + r.reason : "") }),
+                h("td", { class: "persist", text: r.persist ? "yes" : "no" }),
                 h("td", { text: r.companion_of || "\u2013" }),
                 h("td", { text: r.remote || "\u2013" }),
                 h("td", { text: r.time || "" })));

@@ -18,6 +18,7 @@ typedef struct mv {
     const char *companion_of;
     int requested;
     int move;                /* bind: must move; unbind: must release */
+    int forget;              /* unbind: a persistent record to drop */
     vv_outcome_t *out;
 } mv_t;
 
@@ -74,18 +75,38 @@ static vv_err_t *read_dev(vv_ctx_t *c, const char *addr, vv_devinfo_t **out)
     return vv_device_read(c->p, c->h, &a, out);
 }
 
-/* A record names the device it was written for: another card in that slot
- * since (hardware changed) is not what it describes.  Kept, logged, never
- * acted on. */
-static int same_hardware(const vv_record_t *r, const vv_devinfo_t *d)
+static int ids_match(const vv_record_t *r, const vv_devinfo_t *d)
 {
-    if (r->vendor == d->vendor && r->device == d->device) {
+    return r->vendor == d->vendor && r->device == d->device
+        && (!r->has_subsys || (d->has_subsys
+                               && r->subsys_vendor == d->subsys_vendor
+                               && r->subsys_device == d->subsys_device));
+}
+
+/* "vvvv:dddd ssss:ssss", the IDs a persistent record is tied to. */
+static const char *ids_text(apr_pool_t *p, unsigned v, unsigned d, int subsys,
+                            unsigned sv, unsigned sd)
+{
+    return subsys ? apr_psprintf(p, "%04x:%04x %04x:%04x", v, d, sv, sd)
+                  : apr_psprintf(p, "%04x:%04x", v, d);
+}
+
+/* A record names the device it was written for: another card in that slot
+ * since (hardware changed, buses renumbered) is not what it describes.
+ * Kept, logged, never acted on. */
+static int same_hardware(vv_ctx_t *c, const vv_record_t *r,
+                         const vv_devinfo_t *d)
+{
+    if (ids_match(r, d)) {
         return 1;
     }
     vv_log(VV_LOG_WARNING, VV_TAG(10626) "record of %s kept and not acted "
-           "on: it was written for %04x:%04x, the device there is %04x:%04x; "
-           "move it aside once the device is checked", r->address, r->vendor,
-           r->device, d->vendor, d->device);
+           "on: it was written for %s, the device there is %s; move it aside "
+           "once the device is checked", r->address,
+           ids_text(c->p, r->vendor, r->device, r->has_subsys,
+                    r->subsys_vendor, r->subsys_device),
+           ids_text(c->p, d->vendor, d->device, d->has_subsys,
+                    d->subsys_vendor, d->subsys_device));
     return 0;
 }
 
@@ -309,6 +330,11 @@ static vv_err_t *plan_bind(vv_ctx_t *c, const apr_array_header_t *addrs,
                           "%s", m->info->address, r->reason ? r->reason
                           : "it failed its health check", how_to_clear(c, r));
         }
+        if (r && !strcmp(r->phase, VV_PHASE_CHANGED)) {
+            return vv_err(c->p, VV_E_STATE, "device %s: %s", m->info->address,
+                          r->reason ? r->reason : "its persistent binding "
+                          "was made for another card");
+        }
     }
     *out = plan;
     return NULL;
@@ -381,7 +407,7 @@ static vv_err_t *record_all(vv_ctx_t *c, apr_array_header_t *plan)
                                   &old))) {
             return e;
         }
-        if (old && !same_hardware(old, m->info)) {
+        if (old && !same_hardware(c, old, m->info)) {
             return vv_err(c->p, VV_E_STATE, "device %s has a record written "
                           "for another device (%04x:%04x) in %s/devices; it "
                           "is kept: move it aside once the device is checked",
@@ -391,6 +417,13 @@ static vv_err_t *record_all(vv_ctx_t *c, apr_array_header_t *plan)
         r->address = m->info->address;
         r->vendor = m->info->vendor;
         r->device = m->info->device;
+        r->has_subsys = m->info->has_subsys;
+        r->subsys_vendor = m->info->subsys_vendor;
+        r->subsys_device = m->info->subsys_device;
+        /* A re-bind of a persistent binding (at start-up) stays one. */
+        r->persist = (c->pol->persist || (old && old->persist))
+            && r->has_subsys;
+        r->vhost = c->pol->vhost;
         if ((m->prior = old)) {
             /* A release that failed left the device as it is now; what it
              * had before we first moved it is in the old record. */
@@ -507,7 +540,7 @@ static vv_err_t *hand_over(vv_ctx_t *c, apr_array_header_t *plan,
     for (int i = 0; i < plan->nelts; i++) {
         mv_t *m = APR_ARRAY_IDX(plan, i, mv_t *);
         apr_array_header_t *paths;
-        if (m->info->group < 0) {
+        if (m->info->group < 0 || m->forget) {
             continue;
         }
         if (!(paths = apr_hash_get(groups, &m->info->group,
@@ -544,6 +577,40 @@ static const char *node_owner(vv_ctx_t *c, apr_hash_t *seen, int group)
         apr_hash_set(seen, key, sizeof(*key), o ? o : "");
     }
     return o && *o ? o : NULL;
+}
+
+/* A device bind found already on the VFIO driver: a record of ours
+ * becomes persistent when this bind asks for it (only unbind makes one
+ * forget), and one left unclaimed (claimed at boot after all) is bound. */
+static void keep_bound(vv_ctx_t *c, mv_t *m)
+{
+    vv_record_t *r = NULL;
+
+    if (vv_record_get(c->p, c->pol->state_dir, m->info->address, &r) || !r
+        || !ids_match(r, m->info)) {
+        return;
+    }
+    m->rec = r;
+    if (!strcmp(r->phase, VV_PHASE_BOUND) && (r->persist || !c->pol->persist
+                                              || !m->info->has_subsys)) {
+        return;
+    }
+    if (strcmp(r->phase, VV_PHASE_BOUND) && strcmp(r->phase,
+                                                   VV_PHASE_UNCLAIMED)) {
+        return;
+    }
+    r->persist = r->persist || (c->pol->persist && m->info->has_subsys);
+    if (r->persist && !r->has_subsys) {
+        r->has_subsys = 1;
+        r->subsys_vendor = m->info->subsys_vendor;
+        r->subsys_device = m->info->subsys_device;
+    }
+    r->reason = NULL;
+    r->vhost = c->pol->vhost;
+    if (c->pol->owner) {
+        r->owner = c->pol->owner->text;
+    }
+    set_phase(c, r, VV_PHASE_BOUND);
 }
 
 static vv_err_t *run_moves(vv_ctx_t *c, apr_array_header_t *plan)
@@ -700,6 +767,10 @@ vv_op_t *vv_bind(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
                     m->rec->owner = c->pol->owner ? c->pol->owner->text : NULL;
                     set_phase(c, m->rec, VV_PHASE_BOUND);
                 }
+                else {
+                    keep_bound(c, m);
+                }
+                m->out->persist = m->rec && m->rec->persist;
                 m->out->owner = m->out->group_path
                     ? node_owner(c, owners, m->info->group) : NULL;
             }
@@ -725,6 +796,17 @@ static int has_physfn(vv_ctx_t *c, const vv_devinfo_t *d)
         != NULL;
 }
 
+/* A persistent binding that is not in force (its device off the VFIO
+ * driver: a host driver took it at boot, or another card answers at its
+ * address): unbind forgets it and writes nothing to the device. */
+static int forgettable(vv_ctx_t *c, const vv_record_t *r,
+                       const vv_devinfo_t *d)
+{
+    return r && r->persist && !is_on_target(c, d)
+        && (!strcmp(r->phase, VV_PHASE_UNCLAIMED)
+            || !strcmp(r->phase, VV_PHASE_CHANGED));
+}
+
 static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
                              apr_array_header_t **out)
 {
@@ -742,7 +824,10 @@ static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
         if ((e = vv_record_get(c->p, c->pol->state_dir, d->address, &m->rec))) {
             return e;
         }
-        if (m->rec && !same_hardware(m->rec, d)) {
+        if ((m->forget = forgettable(c, m->rec, d))) {
+            continue;
+        }
+        if (m->rec && !same_hardware(c, m->rec, d)) {
             m->rec = NULL;
         }
         /* A record in a transitional phase is a release to finish; a
@@ -776,7 +861,14 @@ static vv_err_t *plan_unbind(vv_ctx_t *c, const apr_array_header_t *addrs,
         vv_devinfo_t *d;
         if (r->companion_of && in_plan(plan, r->companion_of)
             && !in_plan(plan, r->address) && !read_dev(c, r->address, &d)
-            && is_on_target(c, d) && same_hardware(r, d)) {
+            && forgettable(c, r, d)) {
+            mv_t *m = add_mv(plan, c->p, d, 0, r->companion_of);
+            m->rec = r;
+            m->forget = 1;
+        }
+        else if (r->companion_of && in_plan(plan, r->companion_of)
+            && !in_plan(plan, r->address) && !read_dev(c, r->address, &d)
+            && is_on_target(c, d) && same_hardware(c, r, d)) {
             add_mv(plan, c->p, d, 0, r->companion_of)->rec = r;
         }
     }
@@ -849,11 +941,44 @@ static void order_vfs_first(vv_ctx_t *c, apr_array_header_t *plan)
     memcpy(plan->elts, sorted->elts, sizeof(mv_t *) * (size_t)plan->nelts);
 }
 
+/* Unbind of a persistent binding not in force: the record goes.  The
+ * card is not touched, except that an override the boot-time claim left
+ * on the very card the binding was made for goes back to what it had. */
+static vv_err_t *forget(vv_ctx_t *c, mv_t *m)
+{
+    char buf[256] = "";
+    vv_sysdev_t *sd;
+    vv_addr_t a;
+    vv_err_t *e;
+
+    vv_addr_parse(m->info->address, &a);
+    if (!strcmp(m->rec->phase, VV_PHASE_UNCLAIMED)
+        && !vv_sysdev_open(c->p, c->h, &a, &sd)) {
+        vv_sysdev_read(sd, "driver_override", buf, sizeof(buf));
+        vv_sysdev_close(sd);
+        if (!strcmp(buf, c->pol->driver)
+            && (e = vv_step_override(c, m->info->address,
+                                     m->rec->override))) {
+            m->out->outcome = "failed";
+            m->out->error = e->msg;
+            return e;
+        }
+    }
+    vv_log(VV_LOG_NOTICE, VV_TAG(10627) "persistent binding of %s (%s) "
+           "forgotten", m->info->address, m->rec->phase);
+    drop(c, m->info->address);
+    m->out->outcome = "forgotten";
+    return NULL;
+}
+
 static vv_err_t *release(vv_ctx_t *c, mv_t *m)
 {
     const char *now;
     vv_err_t *e;
 
+    if (m->forget) {
+        return forget(c, m);
+    }
     if (m->rec) {
         set_phase(c, m->rec, VV_PHASE_UNBINDING);
     }
@@ -958,7 +1083,7 @@ static vv_err_t *plan_reset(vv_ctx_t *c, const apr_array_header_t *addrs,
                                &m->rec))) {
             return e;
         }
-        if (!is_on_target(c, d) || !m->rec || !same_hardware(m->rec, d)) {
+        if (!is_on_target(c, d) || !m->rec || !same_hardware(c, m->rec, d)) {
             return vv_err(c->p, VV_E_STATE, "device %s is not held by this "
                           "module on %s (driver: %s): reset resets devices it "
                           "bound, between VMs", d->address, c->pol->driver,
@@ -1038,6 +1163,55 @@ vv_op_t *vv_reset(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
 
 /* --- recovery --------------------------------------------------------------- */
 
+/* Another card answers where a persistent binding's device was (swapped,
+ * or the buses renumbered when a card was added): the record is kept and
+ * marked, nothing is written to that card. */
+static void changed(vv_ctx_t *c, vv_record_t *r, const vv_devinfo_t *d)
+{
+    const char *now = ids_text(c->p, d->vendor, d->device, d->has_subsys,
+                               d->subsys_vendor, d->subsys_device);
+
+    if (!strcmp(r->phase, VV_PHASE_CHANGED) && r->found
+        && !strcmp(r->found, now)) {
+        return;
+    }
+    r->found = now;
+    r->reason = apr_psprintf(c->p, "its persistent binding was made for "
+                             "%s, but the card at this address is now %s "
+                             "(swapped, or the buses renumbered): it is left "
+                             "on its own driver; if the binding should go, "
+                             "POST /api/v1/vfio/devices/unbind of %s forgets "
+                             "it without touching the card (or put the card "
+                             "back)", ids_text(c->p, r->vendor, r->device,
+                             r->has_subsys, r->subsys_vendor,
+                             r->subsys_device), now, r->address);
+    vv_log(VV_LOG_WARNING, VV_TAG(10628) "device %s: %s", r->address,
+           r->reason);
+    set_phase(c, r, VV_PHASE_CHANGED);
+}
+
+/* A persistent binding whose card is the one it was made for: bound while
+ * it is on the VFIO driver, otherwise unclaimed until the start-up re-binds
+ * it (a host driver took it at boot: built in, or loaded early). */
+static void persistent(vv_ctx_t *c, vv_record_t *r, const vv_devinfo_t *d)
+{
+    const char *phase = is_on_target(c, d) ? VV_PHASE_BOUND
+                                           : VV_PHASE_UNCLAIMED;
+
+    if (!strcmp(r->phase, phase)) {
+        return;
+    }
+    r->found = NULL;
+    r->reason = !strcmp(phase, VV_PHASE_BOUND) ? NULL
+        : apr_psprintf(c->p, "on %s, not %s: a host driver took it (at boot, "
+                       "or by hand); httpd re-binds it when it starts, or "
+                       "bind it now", shown_driver(d->driver), c->pol->driver);
+    vv_log(VV_LOG_NOTICE, VV_TAG(10629) "persistent binding of %s: %s%s%s",
+           r->address, phase, r->reason ? ": " : "",
+           r->reason ? r->reason : "");
+    set_phase(c, r, phase);
+}
+
 static void reconcile_one(vv_ctx_t *c, vv_record_t *r)
 {
     vv_devinfo_t *d;
@@ -1049,7 +1223,20 @@ static void reconcile_one(vv_ctx_t *c, vv_record_t *r)
                "is not present", r->address);
         return;
     }
-    if (!same_hardware(r, d)) {
+    if (r->persist && !ids_match(r, d)
+        && (!strcmp(r->phase, VV_PHASE_BOUND)
+            || !strcmp(r->phase, VV_PHASE_UNCLAIMED)
+            || !strcmp(r->phase, VV_PHASE_CHANGED))) {
+        changed(c, r, d);
+        return;
+    }
+    if (!same_hardware(c, r, d)) {
+        return;
+    }
+    if (r->persist && (!strcmp(r->phase, VV_PHASE_BOUND)
+                       || !strcmp(r->phase, VV_PHASE_UNCLAIMED)
+                       || !strcmp(r->phase, VV_PHASE_CHANGED))) {
+        persistent(c, r, d);
         return;
     }
     if (!strcmp(r->phase, VV_PHASE_BOUND)) {
@@ -1062,6 +1249,8 @@ static void reconcile_one(vv_ctx_t *c, vv_record_t *r)
     }
     if (!strcmp(r->phase, VV_PHASE_FAILED)
         || !strcmp(r->phase, VV_PHASE_QUARANTINED)
+        || !strcmp(r->phase, VV_PHASE_UNCLAIMED)
+        || !strcmp(r->phase, VV_PHASE_CHANGED)
         || (d->group >= 0 && vv_inuse_group_open(c->h, d->group))) {
         return; /* an operator's turn, or still held: leave it */
     }
@@ -1123,9 +1312,48 @@ vv_err_t *vv_recover(apr_pool_t *p, const vv_host_t *h,
     return NULL;
 }
 
+vv_op_t *vv_reclaim(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
+                    const apr_array_header_t *recs)
+{
+    apr_array_header_t *addrs = apr_array_make(p, recs->nelts,
+                                               sizeof(const char *));
+    vv_op_t *op;
+
+    for (int i = 0; i < recs->nelts; i++) {
+        APR_ARRAY_PUSH(addrs, const char *) =
+            APR_ARRAY_IDX(recs, i, const vv_record_t *)->address;
+    }
+    op = vv_bind(p, h, pol, addrs);
+    for (int i = 0; op->err && i < recs->nelts; i++) {
+        const vv_record_t *was = APR_ARRAY_IDX(recs, i, const vv_record_t *);
+        vv_record_t *now = NULL;
+        vv_err_t *e;
+
+        /* A refused bind left the record as it was; one rolled back dropped
+         * it with the move: either way the binding still persists, and
+         * says why it is not in force. */
+        if (vv_record_get(p, pol->state_dir, was->address, &now)) {
+            continue;
+        }
+        if (now && strcmp(now->phase, VV_PHASE_UNCLAIMED)) {
+            continue;
+        }
+        now = now ? now : apr_pmemdup(p, was, sizeof(*was));
+        now->phase = VV_PHASE_UNCLAIMED;
+        now->reason = apr_psprintf(p, "re-binding it at start-up failed: %s",
+                                   op->err->msg);
+        now->time = apr_time_now();
+        now->pid = (long)getpid();
+        if ((e = vv_record_put(p, pol->state_dir, now))) {
+            vv_log(VV_LOG_ERR, VV_TAG(10630) "%s", e->msg);
+        }
+    }
+    return op;
+}
+
 /* --- replies ---------------------------------------------------------------- */
 
-static cJSON *outcome_json(const vv_outcome_t *o)
+static cJSON *outcome_json(const vv_outcome_t *o, int bind)
 {
     cJSON *j = cJSON_CreateObject();
     char group[16];
@@ -1146,6 +1374,9 @@ static cJSON *outcome_json(const vv_outcome_t *o)
     }
     cJSON_AddStringToObject(j, "outcome", o->outcome);
     cJSON_AddBoolToObject(j, "requested", o->requested);
+    if (bind) {
+        cJSON_AddBoolToObject(j, "persist", o->persist);
+    }
     if (o->error) {
         cJSON_AddStringToObject(j, "error", o->error);
     }
@@ -1190,7 +1421,7 @@ cJSON *vv_op_json(const vv_op_t *op, const char *verb, const char *driver)
     devices = cJSON_AddArrayToObject(j, "devices");
     for (int i = 0; i < op->devices->nelts; i++) {
         cJSON_AddItemToArray(devices, outcome_json(
-            APR_ARRAY_IDX(op->devices, i, vv_outcome_t *)));
+            APR_ARRAY_IDX(op->devices, i, vv_outcome_t *), bind));
     }
     return j;
 }

@@ -25,6 +25,9 @@ typedef struct vv_policy {
     const char *remote;          /* who asked, for records and the audit */
     const vv_owner_t *owner;     /* bind: who gets the group nodes; NULL:
                                   * they stay as the kernel made them */
+    int persist;                 /* bind: the binding survives reboots */
+    long long vhost;             /* the virtual host whose policy this is
+                                  * (recorded for a start-up re-bind) */
 } vv_policy_t;
 
 /* What happened to one device. */
@@ -37,7 +40,11 @@ typedef struct vv_outcome {
     const char *owner;           /* bind: "USER:GROUP" of the group node */
     const char *outcome;         /* "bound", "already_bound", "restored",
                                     "unbound", "rolled_back", "failed",
-                                    "not_attempted", "refused" */
+                                    "not_attempted", "refused", "forgotten"
+                                    (unbind of a persistent binding whose
+                                    device is not on the VFIO driver: its
+                                    record dropped, nothing written) */
+    int persist;                 /* bind: the binding survives reboots */
     int requested;               /* 0 for a group companion */
     const char *error;
 } vv_outcome_t;
@@ -65,6 +72,13 @@ vv_op_t *vv_reset(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
  * release finished.  Takes the lock; for the helper's start-up. */
 vv_err_t *vv_recover(apr_pool_t *p, const vv_host_t *h,
                      const vv_policy_t *pol);
+
+/* Re-binds persistent bindings (records, phase unclaimed) through bind, at
+ * start-up after vv_recover: allowlist, group policy and in-use guard as for
+ * any bind (pol->persist set, pol->owner the owner to hand the nodes to).
+ * When it fails, each record stays unclaimed with the reason. */
+vv_op_t *vv_reclaim(apr_pool_t *p, const vv_host_t *h, const vv_policy_t *pol,
+                    const apr_array_header_t *recs);
 
 /* The HTTP body of an operation, in Volant's shape plus "devices"; verb
  * "bind", "unbind" or "reset". */

@@ -10,7 +10,8 @@
 
 const char *const vv_metrics_phases[VV_METRICS_PHASES] = {
     VV_PHASE_BINDING, VV_PHASE_BOUND, VV_PHASE_UNBINDING, VV_PHASE_STUCK,
-    VV_PHASE_FAILED, VV_PHASE_QUARANTINED
+    VV_PHASE_FAILED, VV_PHASE_QUARANTINED, VV_PHASE_UNCLAIMED,
+    VV_PHASE_CHANGED
 };
 
 const char *vv_metrics_label(apr_pool_t *p, const char *value)

@@ -11,7 +11,7 @@
 #define VV_METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* The record phases, in the order the metrics list them. */
-#define VV_METRICS_PHASES 6
+#define VV_METRICS_PHASES 8
 #define VV_METRICS_BOUND 1 /* the index of VV_PHASE_BOUND */
 extern const char *const vv_metrics_phases[VV_METRICS_PHASES];
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static const char *const ops[] = { "bind", "unbind", "reset", "status",
-                                   "usage" };
+                                   "usage", "ping" };
 
 static vv_err_t *bad(apr_pool_t *p, const char *why)
 {
@@ -98,6 +98,13 @@ static vv_err_t *decode_field(apr_pool_t *p, const cJSON *f,
         out->owner = apr_pstrdup(p, f->valuestring);
         return NULL;
     }
+    if (!strcmp(f->string, "persist")) {
+        if (!cJSON_IsTrue(f)) {
+            return bad(p, "persist must be true when sent");
+        }
+        out->persist = 1;
+        return NULL;
+    }
     if (!strcmp(f->string, "vhost")) {
         if (!cJSON_IsNumber(f) || f->valuedouble < 0
             || f->valuedouble > 4294967295.0
@@ -153,17 +160,21 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
     if (!e && *out->owner && strcmp(out->op, "bind")) {
         e = bad(p, "owner in a request other than bind");
     }
+    if (!e && out->persist && strcmp(out->op, "bind")) {
+        e = bad(p, "persist in a request other than bind");
+    }
     return e;
 }
 
 int vv_proto_op_reads(const char *op)
 {
-    return !strcmp(op, "status") || !strcmp(op, "usage");
+    return !strcmp(op, "status") || !strcmp(op, "usage")
+        || !strcmp(op, "ping");
 }
 
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
                         const char *remote, int server, long long vhost,
-                        const char *secret, const char *owner)
+                        const char *secret, const char *owner, int persist)
 {
     cJSON *j = cJSON_CreateObject(), *list;
 
@@ -181,6 +192,9 @@ cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
     cJSON_AddStringToObject(j, "secret", secret ? secret : "");
     if (owner && *owner) {
         cJSON_AddStringToObject(j, "owner", owner);
+    }
+    if (persist) {
+        cJSON_AddTrueToObject(j, "persist");
     }
     return j;
 }

@@ -34,6 +34,7 @@ typedef struct vv_request {
     const char *secret;           /* the workers' proof, "" when not sent */
     const char *owner;            /* bind: the client's "owner", "" when
                                    * not sent (the configured default) */
+    int persist;                  /* bind: "persist": true */
 } vv_request_t;
 
 /* The workers' secret: VV_PROTO_SECRET_LEN lowercase hex digits. */
@@ -48,10 +49,10 @@ vv_err_t *vv_proto_decode(apr_pool_t *p, const char *json, size_t len,
  * means nothing happened. */
 int vv_proto_op_reads(const char *op);
 
-/* owner: NULL or "" for none (only bind takes one). */
+/* owner: NULL or "" for none; persist: 0 or 1 (only bind takes them). */
 cJSON *vv_proto_request(const char *op, const apr_array_header_t *addresses,
                         const char *remote, int server, long long vhost,
-                        const char *secret, const char *owner);
+                        const char *secret, const char *owner, int persist);
 
 /* The payload length a frame header announces; VV_E_BAD_REQUEST for a bad
  * magic or a length out of bounds (1 to max). */

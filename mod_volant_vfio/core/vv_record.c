@@ -105,6 +105,25 @@ vv_err_t *vv_record_init(apr_pool_t *p, const char *state_dir)
     return done(fd, check_private(p, fd, devices));
 }
 
+vv_err_t *vv_record_dir_ok(apr_pool_t *p, const char *state_dir)
+{
+    vv_err_t *e;
+    int fd;
+
+    if ((e = state_fd(p, state_dir, NULL, &fd))) {
+        return e;
+    }
+    if ((e = check_private(p, fd, state_dir))) {
+        return done(fd, e);
+    }
+    close(fd);
+    if ((e = state_fd(p, state_dir, "devices", &fd))) {
+        return e;
+    }
+    return done(fd, check_private(p, fd, apr_pstrcat(p, state_dir,
+                                                     "/devices", NULL)));
+}
+
 static vv_err_t *sync_fd(apr_pool_t *p, int fd, const char *what)
 {
     return fsync(fd) != 0 ? sys_err(p, "cannot sync", what) : NULL;
@@ -120,6 +139,16 @@ cJSON *vv_record_to_json(const vv_record_t *r)
     cJSON_AddStringToObject(o, "vendor", id);
     snprintf(id, sizeof(id), "%04x", r->device);
     cJSON_AddStringToObject(o, "device", id);
+    if (r->has_subsys) {
+        snprintf(id, sizeof(id), "%04x", r->subsys_vendor);
+        cJSON_AddStringToObject(o, "subsystem_vendor", id);
+        snprintf(id, sizeof(id), "%04x", r->subsys_device);
+        cJSON_AddStringToObject(o, "subsystem_device", id);
+    }
+    cJSON_AddBoolToObject(o, "persist", r->persist);
+    if (r->persist && r->vhost >= 0) {
+        cJSON_AddNumberToObject(o, "vhost", (double)r->vhost);
+    }
     cJSON_AddStringToObject(o, "original_driver", r->driver);
     if (r->override) {
         cJSON_AddStringToObject(o, "original_driver_override", r->override);
@@ -130,6 +159,9 @@ cJSON *vv_record_to_json(const vv_record_t *r)
     cJSON_AddStringToObject(o, "phase", r->phase);
     if (r->reason) {
         cJSON_AddStringToObject(o, "reason", r->reason);
+    }
+    if (r->found) {
+        cJSON_AddStringToObject(o, "found", r->found);
     }
     if (r->companion_of) {
         cJSON_AddStringToObject(o, "companion_of", r->companion_of);
@@ -202,6 +234,10 @@ static vv_record_t *from_json(apr_pool_t *p, const cJSON *o)
 {
     vv_record_t *r = apr_pcalloc(p, sizeof(*r));
     const char *v = str_field(p, o, "vendor"), *d = str_field(p, o, "device");
+    const char *sv = str_field(p, o, "subsystem_vendor");
+    const char *sd = str_field(p, o, "subsystem_device");
+    const cJSON *persist = cJSON_GetObjectItemCaseSensitive(o, "persist");
+    const cJSON *vhost = cJSON_GetObjectItemCaseSensitive(o, "vhost");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "time_usec");
     const cJSON *pid = cJSON_GetObjectItemCaseSensitive(o, "pid");
     vv_addr_t a;
@@ -217,9 +253,25 @@ static vv_record_t *from_json(apr_pool_t *p, const cJSON *o)
         || (*r->driver && !vv_driver_name_ok(r->driver))
         || (r->override && !vv_driver_name_ok(r->override))
         || (r->companion_of && !vv_addr_parse(r->companion_of, &a))
-        || !r->phase || !v || !d || !hex4(v) || !hex4(d)) {
+        || !r->phase || !v || !d || !hex4(v) || !hex4(d)
+        || !sv != !sd || (sv && (!hex4(sv) || !hex4(sd)))
+        || (persist && !cJSON_IsBool(persist))
+        /* What persists is the four IDs together (the boot-time claimer
+         * compares them all). */
+        || (cJSON_IsTrue(persist) && !sv)) {
         return NULL;
     }
+    r->persist = cJSON_IsTrue(persist);
+    /* Only picks the policy a start-up re-bind runs under; a value that is
+     * no identity picks the main server's. */
+    r->vhost = cJSON_IsNumber(vhost) && vhost->valuedouble >= 0
+        && vhost->valuedouble <= 4294967295.0
+        ? (long long)vhost->valuedouble : -1;
+    if ((r->has_subsys = sv != NULL)) {
+        r->subsys_vendor = (unsigned)strtoul(sv, NULL, 16);
+        r->subsys_device = (unsigned)strtoul(sd, NULL, 16);
+    }
+    r->found = str_field(p, o, "found");
     vv_addr_parse(r->address, &a);
     r->address = apr_pstrdup(p, a.text);
     r->vendor = (unsigned)strtoul(v, NULL, 16);

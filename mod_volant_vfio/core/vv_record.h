@@ -24,10 +24,24 @@
 #define VV_PHASE_QUARANTINED "quarantined" /* failed its health check after
                                               a reset or a release: no bind
                                               until cleared */
+/* Persistent bindings (bind's "persist": true) only: */
+#define VV_PHASE_UNCLAIMED "unclaimed" /* off the VFIO driver (a host driver
+                                          took it at boot): re-bound when
+                                          httpd starts; reason says why not
+                                          yet */
+#define VV_PHASE_CHANGED "hardware-changed" /* another card answers at its
+                                               address: never acted on */
 
 typedef struct vv_record {
     const char *address;
     unsigned vendor, device;
+    int has_subsys;           /* records before 1.2 lack them */
+    unsigned subsys_vendor, subsys_device;
+    int persist;              /* the binding survives reboots */
+    const char *found;        /* hardware-changed: the IDs now at the
+                                 address, "vvvv:dddd ssss:ssss" */
+    long long vhost;          /* persistent: the identity of the virtual
+                                 host whose policy made it, -1 unknown */
     const char *driver;       /* original driver, "" for none */
     const char *override;     /* original driver_override, NULL when unset */
     const char *phase;
@@ -42,6 +56,11 @@ typedef struct vv_record {
 
 /* Creates the state directory (mode 0700) if needed. */
 vv_err_t *vv_record_init(apr_pool_t *p, const char *state_dir);
+
+/* Whether the state directory and its devices/ exist and are private (the
+ * caller's, writable by no one else), creating nothing: for readers that
+ * act on records outside the helper (volant-vfio-claim). */
+vv_err_t *vv_record_dir_ok(apr_pool_t *p, const char *state_dir);
 
 /* Atomically replaces the record: temporary file, fsync, rename, fsync of
  * the directory. */

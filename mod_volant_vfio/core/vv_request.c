@@ -209,6 +209,17 @@ vv_err_t *vv_request_owner(apr_pool_t *p, const cJSON *req,
     return NULL;
 }
 
+vv_err_t *vv_request_persist(apr_pool_t *p, const cJSON *req, int *persist)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(req, "persist");
+
+    *persist = cJSON_IsTrue(o);
+    if (o && !cJSON_IsNull(o) && !cJSON_IsBool(o)) {
+        return bad(p, "field persist must be true or false");
+    }
+    return NULL;
+}
+
 vv_err_t *vv_request_parsed(apr_pool_t *p, const cJSON *req,
                             apr_array_header_t **addrs)
 {

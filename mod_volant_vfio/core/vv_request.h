@@ -30,6 +30,10 @@ vv_err_t *vv_request_addresses(apr_pool_t *p, const cJSON *req,
 vv_err_t *vv_request_owner(apr_pool_t *p, const cJSON *req,
                            const char **owner);
 
+/* bind's optional "persist": 0 when absent, null or false; VV_E_BAD_REQUEST
+ * for anything but a boolean. */
+vv_err_t *vv_request_persist(apr_pool_t *p, const cJSON *req, int *persist);
+
 vv_err_t *vv_request_parsed(apr_pool_t *p, const cJSON *req,
                             apr_array_header_t **addrs);
 

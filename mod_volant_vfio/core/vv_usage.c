@@ -92,7 +92,7 @@ cJSON *vv_usage_report(apr_pool_t *p, const vv_host_t *h,
                        vv_err_t **err)
 {
     apr_array_header_t *wanted, *survey, *records = NULL;
-    apr_hash_t *quarantined = apr_hash_make(p);
+    apr_hash_t *quarantined = apr_hash_make(p), *changed = apr_hash_make(p);
     cJSON *body, *list;
 
     if ((*err = candidates(p, h, allow, state_dir, &wanted))) {
@@ -106,6 +106,10 @@ cJSON *vv_usage_report(apr_pool_t *p, const vv_host_t *h,
             apr_hash_set(quarantined, r->address, APR_HASH_KEY_STRING,
                          r->reason ? r->reason : "it failed its health "
                          "check");
+        }
+        if (r->persist && !strcmp(r->phase, VV_PHASE_CHANGED)) {
+            apr_hash_set(changed, r->address, APR_HASH_KEY_STRING,
+                         r->reason ? r->reason : "another card");
         }
     }
     survey = vv_inuse_survey(p, h, wanted, target_driver, opts);
@@ -129,6 +133,10 @@ cJSON *vv_usage_report(apr_pool_t *p, const vv_host_t *h,
                          APR_HASH_KEY_STRING)) {
             cJSON_AddStringToObject(o, "quarantined", apr_hash_get(
                 quarantined, u->device->address, APR_HASH_KEY_STRING));
+        }
+        if (apr_hash_get(changed, u->device->address, APR_HASH_KEY_STRING)) {
+            cJSON_AddStringToObject(o, "hardware_changed", apr_hash_get(
+                changed, u->device->address, APR_HASH_KEY_STRING));
         }
         cJSON_AddItemToArray(list, o);
     }

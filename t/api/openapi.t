@@ -28,6 +28,7 @@ my %want = (
     '/api/v1/vfio/records' => 'get',
     '/api/v1/vfio/usage' => 'get',
     '/openapi' => 'get',
+    '/healthz' => 'get',
 );
 ok t_cmp([sort keys %{$doc->{paths}}], [sort keys %want], 'every endpoint');
 ok t_cmp([grep { !$doc->{paths}{$_}{$want{$_}} } sort keys %want], [],

@@ -18,7 +18,7 @@ use Time::HiRes qw(sleep);
 use VVTest;
 use VVSim;
 
-plan tests => 18;
+plan tests => 19;
 
 my $dev = '0000:04:00.0';    # igb, allowed below
 my $held = '0000:05:00.0';   # on vfio-pci from the start, no record
@@ -94,6 +94,10 @@ VolantVfioAllow 8086:1533 8086:10fb
     SetHandler volant-vfio
     Require ip 127.0.0.1
 </Location>
+<Location "/healthz">
+    SetHandler volant-vfio
+    Require ip 127.0.0.1
+</Location>
 CONF
 close $conf;
 chmod 0644, "$work/httpd.conf";
@@ -157,6 +161,14 @@ ok t_cmp(scalar(grep { /privileged helper runs as uid $nobody, not root: bind an
 my $log = do { local (@ARGV, $/) = ("$work/logs/error_log"); <> } // '';
 ok t_cmp($log, qr/VFIO20013: helper runs as uid $nobody, not root/,
          'the error log warns at start-up, with its tag');
+
+# A helper that answers but cannot write is not healthy.
+my $hz = $http->get("http://127.0.0.1:$port/healthz");
+ok t_cmp([$hz->{status}, eval { $json->decode($hz->{content}) } // {}],
+         [503, { status => 'unavailable', error => 'the privileged helper '
+                 . 'does not run as root: bind and unbind would fail; start '
+                 . 'httpd as root' }],
+         'GET /healthz: 503, naming the fix');
 
 # GET /usage cannot see other users' processes either: it says so.
 my ($gst, $usage) = call('GET', '/usage');

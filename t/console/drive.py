@@ -403,13 +403,14 @@ def run(args):
             document.querySelectorAll('#records tr[data-record]').forEach(function (tr) {
                 var td = tr.querySelectorAll('td');
                 out[tr.getAttribute('data-record')] = [td[2].getAttribute('data-original-driver'),
-                    tr.getAttribute('data-phase'), td[4].textContent];
+                    tr.getAttribute('data-phase'), td[5].textContent, td[4].textContent];
             });
             return out;""")
         held = p.js("""return Array.prototype.map.call(document.querySelectorAll('li[data-address] .badge.held'),
             function (b) { return b.closest('li').getAttribute('data-address') + ' ' + b.getAttribute('data-held-from'); });""")
-        check("records_shown", recs == {GPU: ["nvidia", "bound", "\u2013"],
-                                        AUDIO: ["snd_hda_intel", "bound", GPU]}
+        # (the console binds without "persist": neither survives a reboot)
+        check("records_shown", recs == {GPU: ["nvidia", "bound", "\u2013", "no"],
+                                        AUDIO: ["snd_hda_intel", "bound", GPU, "no"]}
               and sorted(held) == [GPU + " nvidia", AUDIO + " snd_hda_intel"],
               {"records": recs, "held": held})
         p.shot("bound")
