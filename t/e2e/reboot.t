@@ -19,7 +19,7 @@ use warnings;
 use Test::More;
 use lib 't/e2e/lib';
 use JSON::PP;
-use VVE2E qw(api devices guest guest_ok driver_of require_module reboot_vm);
+use VVE2E qw(api devices guest guest_ok driver_of wait_until require_module reboot_vm);
 
 require_module();
 plan skip_all => 'needs build/e2e/run\'s reboot sequence (VV_E2E_REBOOT_DIR)'
@@ -58,6 +58,9 @@ sub dmesg { return guest_ok('dmesg') }
 sub netdev_events { my ($addr) = @_; return grep { m{/\Q$addr\E/net/} } split /\n/, monitor_log() }
 sub vmxnet3_probe_lines { my ($addr) = @_; return grep { /vmxnet3 \Q$addr\E/ } split /\n/, dmesg() }
 sub nvme_block_events { return grep { m{/\Q$NVME\E/.*/block/} || m{ \(block\)$} && m{\Q$NVME\E} } split /\n/, monitor_log() }
+
+# The block devices (namespaces) under the NVMe controller at NVME now.
+sub nvme_namespaces { return grep { /^nvme\d+n\d+$/ } split /\s+/, guest_ok("ls /sys/bus/pci/devices/$NVME/nvme/*/ 2>/dev/null; true") }
 
 my @boot_ids;
 my $ids_vmx = ids_of($VMX);
@@ -128,6 +131,7 @@ subtest 'boot 2: both claimed again at boot' => sub {
     my @blk = nvme_block_events();
     diag "NVME block events this boot: " . (join(' | ', @blk) || 'none');
     ok(scalar(grep { /\bremove\b/ } @blk), 'its namespace went away when it was taken back (udev monitor)');
+    is(scalar(nvme_namespaces()), 0, 'no namespace of it now');
     is(guest_ok("ls /sys/bus/pci/devices/$NVME/ | grep -c '^nvme' || true") + 0, 0, 'no nvme controller left under it');
 
     for my $addr ($VMX, $NVME) {
@@ -152,12 +156,17 @@ subtest 'boot 3: another device at VMXNET3\'s address is left alone' => sub {
     ok($rec, "GET /records still lists $VMX") or diag explain records();
     if ($rec) {
         is($rec->{phase}, 'hardware-changed', 'its record is marked hardware-changed');
-        my $text = $json->encode($rec);
-        like($text, qr/15ad/, 'the record names the old vendor (15ad)');
-        like($text, qr/07b0/, 'and the old device (07b0)');
-        like($text, qr/1af4/, 'and the new vendor (1af4)');
-        like($text, qr/1000/, 'and the new device (1000)');
-        diag "record: $text";
+        is(join(' ', map { $rec->{$_} // '' } qw(vendor device subsystem_vendor subsystem_device)),
+            "$ids_vmx->{vendor} $ids_vmx->{device} $ids_vmx->{subsystem_vendor} $ids_vmx->{subsystem_device}",
+            'it keeps the IDs the binding was made for (vmxnet3\'s)');
+        my %rest = %$rec;
+        delete @rest{qw(vendor device subsystem_vendor subsystem_device)};
+        my $text = $json->encode(\%rest);
+        like($text, qr/\b\Q$now->{vendor}:$now->{device}\E\b/,
+            "and names the IDs found now ($now->{vendor}:$now->{device})");
+        like($text, qr/\b\Q$now->{subsystem_vendor}:$now->{subsystem_device}\E\b/,
+            "with their subsystem IDs ($now->{subsystem_vendor}:$now->{subsystem_device})");
+        diag "record: " . $json->encode($rec);
     }
     my $host = api(GET => '/api/v1/vfio/host');
     my @w = grep { $json->encode($_) =~ /\Q$VMX\E/ } @{ $host->{json}{warnings} // [] };
@@ -181,6 +190,7 @@ subtest 'boot 4: vmxnet3 back at its address; unbind both' => sub {
     }
     is(driver_of($VMX), 'vmxnet3', 'VMXNET3 back on vmxnet3');
     is(driver_of($NVME), 'nvme', 'NVME back on nvme');
+    ok(wait_until(10, sub { nvme_namespaces() }), 'with its namespace');
     is_deeply(records(), [], 'no records left');
     is(guest_ok("ls $STATE/devices | grep -c json || true") + 0, 0, "nothing left in $STATE/devices");
 };
@@ -196,6 +206,7 @@ subtest 'boot 5: unbound devices stay on their own drivers' => sub {
     ok(scalar(netdev_events($VMX)), 'its interface appeared in this boot');
     is(driver_of($NVME), 'nvme', 'NVME on nvme');
     is(override_of($NVME), '(null)', 'no driver_override on it');
+    ok(nvme_namespaces(), 'with its namespace');
     is_deeply(records(), [], 'GET /records is empty');
     is(guest_ok("wc -l < $STATE/e2e-boots") + 0, 5, 'the state disk has seen five boots');
     my %uniq = map { $_ => 1 } grep { defined } @boot_ids;
