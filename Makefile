@@ -22,7 +22,7 @@ HEADERS   := $(wildcard $(MOD)/*.h $(MOD)/core/*.h)
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null)
 APR_LIBS   = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 
-.PHONY: all deps module run test test-deps test-lint test-unit test-api test-bind \
+.PHONY: all deps module claim run test test-deps test-lint test-unit test-api test-bind \
         test-realsys test-run test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
         install uninstall deb test-openapi test-install test-deb test-trixie \
         test-apt-lock test-console bench clean
@@ -33,6 +33,8 @@ deps:
 	@build/install-deps build
 
 module: deps $(SO) $(CLAIM)
+
+claim: deps $(CLAIM)
 
 # The udev rule's helper: the core's claim, as a small program, hardened
 # as Debian builds its programs (dpkg-buildflags with hardening=+all).

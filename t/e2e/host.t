@@ -29,6 +29,9 @@ ok(JSON::PP::is_bool($h->{cdev_supported}) && !$h->{cdev_supported},
 chomp(my $release = guest_ok('uname -r'));
 is($h->{kernel}, $release, "kernel is the guest's release ($release)");
 ok(ref $h->{helper} eq 'HASH', 'helper is reported');
+# The helper is root's and answers: GET /healthz says ok.
+my $hz = api(GET => '/healthz');
+is_deeply([$hz->{status}, $hz->{json}], [200, { status => 'ok' }], 'GET /healthz: 200 {"status": "ok"}');
 is(ref $h->{problems}, 'ARRAY', 'problems is an array');
 ok(!grep({ /iommu|vt-d|amd-vi|vfio-pci/i } @{ $h->{problems} // [] }),
     'no IOMMU or vfio-pci problem is reported on a host that has both')
