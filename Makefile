@@ -25,7 +25,7 @@ APR_LIBS   = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 .PHONY: all deps module claim run test test-deps test-lint test-unit test-api test-bind \
         test-realsys test-run test-sim test-fidelity test-asan test-fuzz fuzz soak e2e \
         install uninstall deb test-openapi test-install test-deb test-trixie \
-        test-apt-lock test-console bench clean
+        test-apt-lock test-console test-mutants bench clean
 
 all: module
 
@@ -79,8 +79,8 @@ run: module
 # ---- make test ------------------------------------------------------------
 
 test: test-deps module test-lint test-unit test-sim test-fidelity test-api \
-      test-bind test-console test-realsys test-run test-asan test-fuzz test-openapi test-install \
-      test-deb test-trixie test-apt-lock e2e
+      test-bind test-mutants test-console test-realsys test-run test-asan test-fuzz test-openapi \
+      test-install test-deb test-trixie test-apt-lock e2e
 
 test-deps:
 	@build/install-deps build test
@@ -201,6 +201,11 @@ test-trixie: test-deps module
 # build/install-deps waits for a held apt/dpkg lock (bounded), then installs.
 test-apt-lock:
 	build/apt-lock/test
+
+# Each safety check's mutant, built in a private copy of the tree, must
+# fail the tests named with it (build/mutants/README.md).
+test-mutants: test-deps module
+	build/mutants/run
 
 clean:
 	rm -rf $(OUT) $(MOD)/.libs $(MOD)/core/.libs $(MOD)/*.lo $(MOD)/*.la \

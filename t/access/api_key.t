@@ -10,7 +10,7 @@ use Apache::TestRequest ();
 use Apache::TestUtil qw(t_cmp);
 use VVTest;
 
-plan tests => 27;
+plan tests => 29;
 
 my $key = 'test-key-0123456789abcdef';
 my $path = api('/devices/info');
@@ -29,6 +29,8 @@ for my $vhost (qw(vv_key vv_key_only)) {
     ok t_cmp($code, 200, "$vhost: X-Volant-API-Key");
     ($code) = post_as($vhost, $path, $body, 'Authorization' => "Bearer $key");
     ok t_cmp($code, 200, "$vhost: Authorization: Bearer");
+    ($code) = post_as($vhost, $path, $body, 'Authorization' => 'Bearer wrong');
+    ok t_cmp($code, 401, "$vhost: a wrong key in Authorization: Bearer is a 401");
     ($code) = post_as($vhost, $path, $body, 'X-API-Key' => "${key}x");
     ok t_cmp($code, 401, "$vhost: the key with a suffix is wrong");
 }

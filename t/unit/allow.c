@@ -36,6 +36,9 @@ int main(void)
     ok(vv_allowlist_match(l, 0x1002, 0x1234), "exact pair matches");
     ok(!vv_allowlist_match(l, 0x1002, 0x1235), "other device of vendor");
     ok(!vv_allowlist_match(l, 0x8086, 0x1533), "other vendor");
+    /* Two vendors share a device ID: an exact pattern names one card. */
+    ok(!vv_allowlist_match(l, 0x8086, 0x1234), "an exact pattern admits its "
+       "own vendor's device only (8086:1234 is not 1002:1234)");
     is_str(vv_allowlist_text(p, l), "10de:*, 1002:1234", "listed as text");
     is_str(vv_pattern_error(p, "bad"), "invalid allowlist pattern: bad "
            "(expected vvvv:dddd or vvvv:*)", "the message names it");
