@@ -1254,7 +1254,13 @@ static void reconcile_one(vv_ctx_t *c, vv_record_t *r)
         || (d->group >= 0 && vv_inuse_group_open(c->h, d->group))) {
         return; /* an operator's turn, or still held: leave it */
     }
-    /* binding, unbinding, stuck: the operation that wrote it is gone. */
+    /* binding, unbinding, stuck: the operation that wrote it is gone, but
+     * a write it started may still be in the kernel (a killed writer dies
+     * only when its write returns).  Writing the override first is the
+     * barrier: the kernel holds the device lock for each of these writes,
+     * so this one returns after any earlier one, and what restore reads
+     * next is final.  Its failure is restore's to report. */
+    vv_step_override(c, r->address, r->override);
     if ((e = vv_step_restore(c, r->address, r, &now))) {
         vv_log(VV_LOG_ERR, VV_TAG(10622) "recovering %s (%s) failed: %s",
                r->address, r->phase, e->msg);

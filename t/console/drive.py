@@ -24,7 +24,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 import traceback
 
 from selenium import webdriver
@@ -100,6 +99,15 @@ class Page:
 
     def js(self, script, *args):
         return self.d.execute_script(script, *args)
+
+    def until(self, cond, timeout=10):
+        """Waits for cond(); False (not an exception) when it never held, so
+        the check that follows reports what it saw."""
+        try:
+            WebDriverWait(self.d, timeout, poll_frequency=0.05).until(lambda d: cond())
+            return True
+        except TimeoutException:
+            return False
 
     def refreshes(self):
         return int(self.js("return Number(document.body.getAttribute('data-refreshes') || 0)"))
@@ -186,8 +194,9 @@ class Page:
         path = os.path.join(self.args.shots, "%02d-%s.png" % (self.shot_no, name))
         if full:
             h = int(self.js("return Math.ceil(document.documentElement.scrollHeight)"))
-            self.d.set_window_size(WIDTH, max(HEIGHT, min(h + 140, 6000)))
-            time.sleep(0.2)
+            want = max(HEIGHT, min(h + 140, 6000))
+            self.d.set_window_size(WIDTH, want)
+            self.until(lambda: self.d.get_window_size()["height"] == want, 5)
         elif at:
             self.js("document.querySelector(arguments[0]).scrollIntoView({block: 'start'})", at)
         else:
@@ -360,7 +369,7 @@ def run(args):
         Select(p.d.find_element(By.ID, "filter-driver")).select_by_value("igb")
         v_igb = sorted(p.visible_groups(), key=int)
         p.q("#filter-reset")[0].click()
-        time.sleep(0.1)
+        p.until(lambda: len(p.visible_groups()) == len(want_groups), 5)
         v_all = p.visible_groups()
         check("filters_work", v_nvidia == ["2", "4"] and v_nvme == ["14", "16", "18"] and nvme_loose
               and v_igb == ["6", "8"] and len(v_all) == len(want_groups),
@@ -503,7 +512,7 @@ def run(args):
         state = p.type_key(args.key)
         check("key_restored", state == "ready" and p.drivers() == want_driver, state)
         p.d.set_window_size(420, 900)
-        time.sleep(0.2)
+        p.until(lambda: p.js("return window.innerWidth") <= 420, 5)
         narrow = p.js("return [document.documentElement.scrollWidth, window.innerWidth]")
         check("narrow_fits", narrow[0] <= narrow[1], {"scrollWidth": narrow[0], "innerWidth": narrow[1]})
         p.shot("narrow", full=False, at='section[data-group="2"]')

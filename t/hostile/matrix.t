@@ -258,7 +258,8 @@ for my $c (@cases) {
         push @problems, "message '" . ($decoded->{error} // '') . "'"
             if $c->{message} && ($decoded->{error} // '') !~ $c->{message};
     }
-    push @problems, sprintf('%.1f s', $took) if $took > ($c->{max_seconds} // 3);
+    push @problems, sprintf('%.1f s', $took)
+        if $took > ($c->{max_seconds} // 3) * ($ENV{VV_TEST_SLOWDOWN} || 1);
     ok t_cmp(join('; ', @problems), '', $c->{name});
 }
 
