@@ -943,7 +943,9 @@ static void order_vfs_first(vv_ctx_t *c, apr_array_header_t *plan)
 
 /* Unbind of a persistent binding not in force: the record goes.  The
  * card is not touched, except that an override the boot-time claim left
- * on the very card the binding was made for goes back to what it had. */
+ * on the very card the binding was made for goes back to what it had
+ * (checked here: unbind settles no record it names, so the card may have
+ * changed since the record was marked). */
 static vv_err_t *forget(vv_ctx_t *c, mv_t *m)
 {
     char buf[256] = "";
@@ -953,6 +955,7 @@ static vv_err_t *forget(vv_ctx_t *c, mv_t *m)
 
     vv_addr_parse(m->info->address, &a);
     if (!strcmp(m->rec->phase, VV_PHASE_UNCLAIMED)
+        && ids_match(m->rec, m->info)
         && !vv_sysdev_open(c->p, c->h, &a, &sd)) {
         vv_sysdev_read(sd, "driver_override", buf, sizeof(buf));
         vv_sysdev_close(sd);

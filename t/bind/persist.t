@@ -24,7 +24,7 @@ use JSON::PP ();
 use VVTest;
 use VVSim;
 
-plan tests => 65;
+plan tests => 66;
 
 my $dev = '0000:04:00.0';    # igb, link down, alone in group 8
 my $other = '0000:09:00.0';  # an NVMe drive nobody uses: bound without persist
@@ -255,6 +255,22 @@ ok t_cmp(phase($dev), 'unclaimed', 'unclaimed again');
 ($code, $body) = unbind($dev);
 ok t_cmp([$code, $body->{devices}[0]{outcome}, record_of($dev), driver_of($dev)],
          [200, 'forgotten', undef, 'igb'], 'unbind forgets an unclaimed binding, the card stays');
+# Unclaimed, then another card in the slot before any start-up looked
+# (unbind settles no record it names): forgetting writes nothing to that
+# card, not even the record's original override.
+reboot($mixed);
+($code) = bind_persist($dev);
+reboot($used);
+restart_httpd(\&refused_at_start);
+reboot(variant('changed-subsystem-2', sub { device_in($_[0], $dev)->{subsystem_device} = '0001' }));
+open my $ov, '>', VVSim::dev_path($dev) . '/driver_override' or die "driver_override: $!";
+syswrite($ov, "vfio-pci\n");
+close $ov;
+sim('log clear');
+($code, $body) = unbind($dev);
+ok t_cmp([$code, $body->{devices}[0]{outcome}, record_of($dev), override_of($dev), sim_log()],
+         [200, 'forgotten', undef, 'vfio-pci', ''],
+         'a changed card behind an unclaimed binding: forgotten, nothing written to it');
 
 # --- the claim program refuses records others could have written -------------
 reboot($mixed);
